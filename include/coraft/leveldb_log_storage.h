@@ -1,0 +1,83 @@
+// A log_storage in a LevelDB database of its own. LevelDB's types stay out of
+// this header: only leveldb::Env is named, for tests that bring their own.
+#pragma once
+
+#include <coraft/log_storage.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace leveldb {
+class DB;
+class Env;
+class WriteBatch;
+}  // namespace leveldb
+
+namespace coraft {
+
+struct leveldb_log_options {
+  // Create an empty database when `path` holds none; otherwise open() fails.
+  bool create_if_missing = true;
+  // The file system LevelDB works on; nullptr means the real one. Tests pass an
+  // in-memory or fault-injecting Env. Not owned: it must outlive the storage.
+  leveldb::Env* env = nullptr;
+};
+
+// On-disk layout (changing it breaks existing databases); values are the
+// messages of lib/proto/log.proto:
+//   'e' + index as 8 bytes big-endian   stored.Entry (keys sort by index)
+//   "m/hard_state"                      stored.HardState      (absent: never saved)
+//   "m/committed"                       stored.CommittedIndex (absent: never saved)
+//   "m/purged"                          stored.LogId          (absent: nothing purged)
+// Every write() and purge() is one WriteBatch written with sync, so a crash
+// leaves each of them wholly applied or not at all.
+//
+// Failures throw std::system_error (std::errc::io_error) whose message names the
+// operation and LevelDB's status, or, for a record that does not decode or an
+// entry that is missing, its key. Nothing corrupt is ever skipped.
+//
+// Fail-stop: once a write() or purge() has failed, every later write() and
+// purge() throws without touching the database, because what reached the disk
+// is unknown until the database is reopened. Reads keep answering with the last
+// acknowledged state.
+//
+// Like every log_storage it expects one call at a time.
+class leveldb_log_storage final : public log_storage {
+ public:
+  // Opens the database at `path` and recovers the log's first and last ids.
+  // Throws std::system_error when LevelDB cannot open it or its log is damaged.
+  static std::unique_ptr<leveldb_log_storage> open(const std::string& path, const leveldb_log_options& options = {});
+  ~leveldb_log_storage() override;
+
+  asio::awaitable<log_state> read_log_state() override;
+  asio::awaitable<hard_state> read_hard_state() override;
+  asio::awaitable<std::optional<index_t>> read_committed() override;
+  asio::awaitable<std::vector<log_entry>> read_entries(index_t first, index_t last) override;
+  asio::awaitable<void> write(log_write batch) override;
+  asio::awaitable<void> purge(log_id upto) override;
+
+ private:
+  leveldb_log_storage(std::string path, std::unique_ptr<leveldb::DB> db);
+
+  void recover_log_state();
+  // The value stored under `key`, or nullopt when there is none.
+  std::optional<std::string> get(std::string_view key) const;
+  std::vector<log_entry> read_range(index_t first, index_t last) const;
+  term_t term_at(index_t index) const;
+  void check_write(const log_write& batch) const;
+  void check_writable(std::string_view operation) const;
+  void commit(leveldb::WriteBatch& batch, std::string_view operation);
+
+  const std::string path_;
+  const std::unique_ptr<leveldb::DB> db_;
+  // What the database holds, cached so that read_log_state() costs nothing.
+  // Changes only after a batch is durable.
+  log_state state_;
+  // Set when a write or purge failed; see fail-stop above.
+  bool failed_ = false;
+};
+
+}  // namespace coraft
