@@ -1,0 +1,40 @@
+// The protocol's knobs. Time is counted in ticks; the engine turns its tick
+// interval into wall-clock time.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace coraft {
+
+struct protocol_options {
+  // A follower that hears nothing from a leader for a randomized number of ticks
+  // in [min, max) starts an election.
+  std::uint32_t election_timeout_min_ticks = 10;
+  std::uint32_t election_timeout_max_ticks = 20;
+  // The leader sends heartbeats this often. Must be well below the election timeout.
+  std::uint32_t heartbeat_interval_ticks = 2;
+
+  // Pipelining window per follower: appends sent but not yet acknowledged.
+  std::uint32_t max_inflight_appends = 64;
+  std::uint64_t max_inflight_bytes = 32u << 20;
+  // Payload bytes per append message (a single larger entry is still sent alone).
+  std::uint64_t max_append_bytes = 1u << 20;
+  // The leader refuses proposals (overloaded) while this many payload bytes are
+  // uncommitted. 0 means no limit.
+  std::uint64_t max_uncommitted_bytes = 64u << 20;
+  // Payload bytes of committed entries handed out for applying in one output.
+  std::uint64_t max_apply_bytes = 16u << 20;
+
+  // Trial elections: a node that cannot win never raises the cluster's term.
+  bool pre_vote = true;
+  // A leader that has not heard from a quorum for an election timeout steps down;
+  // followers that recently heard from a leader ignore vote requests.
+  bool check_quorum = true;
+
+  // A description of the first invalid field, or nullopt when all are valid.
+  std::optional<std::string> validate() const;
+};
+
+}  // namespace coraft

@@ -1,0 +1,252 @@
+// The Raft protocol for one node, as a deterministic state machine.
+//
+// Inputs: tick(), step(message), propose(), on_persisted(), on_applied(),
+// report_unreachable() and the membership, transfer, read and snapshot requests.
+// Output: an `output` batch, drained with take_output(), that the engine carries
+// out in order: persist, then send and apply. Given the same inputs in the same
+// order a node produces the same outputs; time enters only through tick() and
+// randomness only from the seed it is built with. It performs no I/O.
+#pragma once
+
+#include "core/progress.h"
+#include "core/raft_log.h"
+
+#include <coraft/error.h>
+#include <coraft/messages.h>
+#include <coraft/options.h>
+#include <coraft/types.h>
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace coraft::core {
+
+enum class role { follower, pre_candidate, candidate, leader };
+const char* to_string(role r);
+
+// What the engine restores a node from: the durable state after a restart.
+struct restored_state {
+  hard_state state;
+  // The snapshot the log starts after ({0,0} and an empty config when none).
+  snapshot_meta snapshot;
+  // The log after the snapshot, in order.
+  std::vector<log_entry> entries;
+  // What the state machine has applied; the node hands out entries after it.
+  index_t applied;
+  // A commit index known from before the restart (may be 0).
+  index_t committed;
+};
+
+// Everything a node produced since the previous take_output(). The engine's
+// obligations, in this order:
+// 1. If write_id != 0: persist `state` (term and vote, if any) and entries, as one atomic
+//    write ordered after every earlier write, then call on_persisted(write_id).
+//    Storage replaces any stored entry at or after entries.front().index.
+// 2. Send `messages`; they never depend on the write in step 1 (messages that
+//    do are held back by the node until on_persisted reports it durable).
+// 3. Apply `committed` to the state machine in order and report on_applied().
+struct output {
+  std::uint64_t write_id = 0;
+  std::optional<hard_state> state;
+  std::vector<log_entry> entries;
+  index_t commit_hint;  // the commit index, to be saved with the write (optional)
+
+  std::vector<message> messages;  // grouped by destination, each group in send order
+
+  std::vector<log_entry> committed;
+
+  bool empty() const;
+};
+
+struct proposal {
+  std::error_code error;  // not_leader, overloaded, transfer_in_progress
+  log_id id;              // where the entry was appended, when no error
+  node_id leader_hint;    // on not_leader: the leader this node knows of
+};
+
+class node {
+ public:
+  node(node_id self, protocol_options options, restored_state restored, std::uint64_t seed);
+
+  // Gives a brand-new node (empty log, no snapshot) its first configuration:
+  // entry 1 (term 0) holds it and counts as committed, as every founding member
+  // writes the same entry. Precondition: the log and the snapshot are empty.
+  void bootstrap(const membership& config);
+
+  void tick();
+  void step(const message_body& incoming);
+  proposal propose(std::string command);
+  // Every write up to `write_id` is durable.
+  void on_persisted(std::uint64_t write_id);
+  // The state machine has applied every entry up to `index`.
+  void on_applied(index_t index);
+  // A message to `peer` could not be delivered.
+  void report_unreachable(node_id peer);
+
+  bool has_output() const;
+  output take_output();
+
+  // Observers.
+  node_id id() const { return self_; }
+  role current_role() const;
+  term_t term() const { return term_; }
+  node_id voted_for() const { return voted_for_; }
+  node_id leader() const { return leader_; }
+  index_t commit_index() const { return commit_; }
+  index_t persisted_index() const { return persisted_; }
+  index_t applying_index() const { return applying_; }
+  index_t applied_index() const { return applied_; }
+  const raft_log& log() const { return log_; }
+  const membership& config() const { return config_; }
+  const protocol_options& options() const { return options_; }
+  // The leader's progress record for `peer`; nullptr when not leading or unknown.
+  const progress* progress_of(node_id peer) const;
+  std::uint64_t uncommitted_bytes() const { return uncommitted_bytes_; }
+
+  // LogCabin-style self check: a description of the first broken invariant.
+  std::optional<std::string> check_invariants() const;
+
+ private:
+  struct follower_state {};
+  struct candidate_state {
+    bool pre_vote = false;
+    std::map<node_id, bool> votes;  // granted or refused, per voter heard from
+  };
+  struct leader_state {
+    std::map<node_id, progress> peers;  // every member except this node
+  };
+  // A message that may leave only once write `after_write` is durable.
+  struct held_message {
+    std::uint64_t after_write;
+    message msg;
+  };
+  // A write handed to the engine and not yet reported durable.
+  struct write_in_flight {
+    std::uint64_t id;
+    // Entries up to here are durable once the write is (0: it holds none).
+    // Lowered when a truncation removes entries the write carried.
+    index_t last_index;
+  };
+
+  // Roles.
+  void become_follower(term_t term, node_id leader);
+  void become_pre_candidate();
+  void become_candidate(bool transfer);
+  void become_leader();
+  void reset_election_timer();
+  bool promotable() const;
+  bool in_leader_lease() const;
+  leader_state* leading();
+  const leader_state* leading() const;
+
+  // Ticks.
+  void tick_election();
+  void tick_leader();
+
+  // Incoming messages.
+  bool step_term(const message_body& incoming);
+  void answer_stale(const message_body& incoming);
+  void handle(const vote_request& request);
+  void handle(const vote_response& response);
+  void handle(const append_request& request);
+  void handle(const append_response& response);
+  void handle(const heartbeat_request& request);
+  void handle(const heartbeat_response& response);
+  void handle(const timeout_now_request& request);
+  void handle(const timeout_now_response& response);
+  void handle(const snapshot_request& request);
+  void handle(const snapshot_response& response);
+  void handle(const read_index_request& request);
+  void handle(const read_index_response& response);
+  void accept_leader(node_id leader);
+
+  // Log changes.
+  void append_to_log(log_entry entry);
+  void append_from_leader(const std::vector<log_entry>& entries);
+  void truncate_log_from(index_t index);
+  void commit_to(index_t index);
+  void restore_config_after_truncation();
+
+  // Replication (leader).
+  // When an append with no entries may go out: it carries the commit index, or
+  // probes where the logs match.
+  enum class empty_append {
+    never,
+    // Only to a follower that acknowledged everything sent, so as not to
+    // overtake entries on their way.
+    when_settled,
+    // Also past entries in flight: they may have been lost (a heartbeat answer
+    // shows the follower alive but behind), and a rejection will tell.
+    always,
+  };
+  void replicate_to_all();
+  void replicate_to(node_id peer, progress& pr, empty_append first);
+  bool send_append(node_id peer, progress& pr, empty_append empty);
+  void send_heartbeats();
+  void maybe_commit();
+  index_t reached_index(node_id voter) const;
+  void add_progress(leader_state& leader, node_id peer);
+  void sync_peers_with_config();
+  bool quorum_recently_active();
+
+  // Messages.
+  template <class Body>
+  Body reply_to(const message_header& request) const;
+  void send(node_id to, message_body body);
+  void send_when_durable(node_id to, message_body body);
+  std::uint64_t write_covering_current_state() const;
+  void release_held_messages();
+
+  // Identity and configuration; fixed for the node's life.
+  const node_id self_;
+  const protocol_options options_;
+  std::mt19937_64 random_;  // election timeout jitter only
+
+  // Persistent state (mirrored in storage through the writes in outputs).
+  term_t term_;           // current term; never decreases
+  node_id voted_for_;     // vote cast in term_ (no_node: none); set at most once per term
+  raft_log log_;          // terms never decrease along it; committed entries never change
+
+  // Volatile state.
+  // Highest index known committed. Never decreases; commit_ <= last index.
+  index_t commit_;
+  // Highest index durable on this node and equal to log_ there. Lowered only
+  // when a truncation removes entries above it; persisted_ <= last index.
+  index_t persisted_;
+  // Highest index handed out for applying: applying_ <= min(commit_, persisted_).
+  index_t applying_;
+  // Highest index the state machine reported applied: applied_ <= applying_.
+  index_t applied_;
+  // The configuration in force: the latest membership entry in the log (it
+  // takes effect when appended), else the snapshot's.
+  membership config_;
+  // Every membership the log holds, by index, plus the snapshot's at base index:
+  // what config_ falls back to when a truncation removes a membership entry.
+  std::map<index_t, membership> configs_;
+
+  std::variant<follower_state, candidate_state, leader_state> role_state_;
+  node_id leader_;                  // the leader of term_ as far as known (no_node: unknown)
+  std::uint32_t election_elapsed_ = 0;   // ticks since the leader was heard / election began / last quorum check
+  std::uint32_t heartbeat_elapsed_ = 0;  // leader: ticks since the last heartbeat round
+  std::uint32_t election_timeout_ = 0;   // randomized in [min, max) at each reset
+  std::uint64_t uncommitted_bytes_ = 0;  // leader: payload bytes of entries in (commit_, last]
+  bool replication_due_ = false;         // leader: entries may be ready to send at the next drain
+  bool commit_to_announce_ = false;      // leader: commit_ advanced since the last drain
+
+  // Durability bookkeeping.
+  bool hard_state_dirty_ = false;      // term_/voted_for_ changed since the last write handed out
+  index_t unstable_from_;              // entries at or after this are not yet in any write
+  std::uint64_t last_write_id_ = 0;    // id of the last write handed out
+  std::uint64_t durable_write_id_ = 0; // every write up to this id is durable
+  std::deque<write_in_flight> writes_in_flight_;
+  std::vector<held_message> held_;     // in creation order
+  std::vector<message> outbox_;        // ready to send, in creation order
+};
+
+}  // namespace coraft::core

@@ -1,0 +1,125 @@
+// What may leave a node before its disk has caught up, and what may not.
+#include "driver.h"
+
+using namespace coraft;
+using namespace coraft::test;
+using core::role;
+
+TEST_CASE("the leader sends appends in the same output as the entries it asks to persist") {
+  cluster c({1, 2, 3});
+  c.elect(1);
+  REQUIRE_FALSE(c[1].propose("a").error);
+  core::output out = c[1].drain();
+  REQUIRE(out.entries.size() == 1);
+  CHECK(out.entries[0].payload.view() == "a");
+  for (std::uint64_t follower : {2, 3}) {
+    auto appends = messages_of<append_request>(out, node_id(follower));
+    REQUIRE(appends.size() == 1);
+    REQUIRE(appends[0].entries.size() == 1);
+    CHECK(appends[0].entries[0].payload.view() == "a");
+  }
+}
+
+TEST_CASE("the leader counts itself toward a commit only once its own write is durable") {
+  cluster c({1, 2, 3});
+  c.elect(1);
+  c.cut(3);
+  c.pause_disk(1);
+  REQUIRE_FALSE(c[1].propose("a").error);
+  c.settle();
+  const index_t entry = c[1]->log().last_index();
+  CHECK(c[1]->progress_of(node_id(2))->match() == entry);
+  CHECK(c[1]->commit_index() < entry);  // node 2 alone is not a majority of 3
+  c.resume_disk(1);
+  CHECK(c[1]->commit_index() == entry);
+}
+
+TEST_CASE("a follower acknowledges an append only after its log is durable") {
+  cluster c({1, 2});
+  c.elect(1);
+  c.pause_disk(2);
+  std::vector<append_response> answers;
+  c.filter = [&](node_id, const message& m) {
+    if (auto* answer = std::get_if<append_response>(&m.body)) answers.push_back(*answer);
+    return true;
+  };
+  REQUIRE_FALSE(c[1].propose("a").error);
+  c.settle();
+  const index_t entry = c[1]->log().last_index();
+  CHECK(c[2]->log().last_index() == entry);  // received...
+  CHECK(answers.empty());                     // ...but not acknowledged
+  CHECK(c[1]->commit_index() < entry);
+  c.resume_disk(2);
+  c.settle();
+  // The held acknowledgement, then the answer to the append announcing the commit.
+  REQUIRE(answers.size() == 2);
+  CHECK(answers[0].match_index == entry);
+  CHECK(answers[1].match_index == entry);
+  CHECK(c[1]->commit_index() == entry);
+}
+
+TEST_CASE("a vote is granted only after the vote is durable") {
+  cluster c({1, 2, 3});
+  c.elect(1);
+  c.cut(1);
+  c.pause_disk(2);
+  std::vector<vote_response> granted;
+  c.filter = [&](node_id, const message& m) {
+    if (auto* answer = std::get_if<vote_response>(&m.body); answer && answer->granted) granted.push_back(*answer);
+    return true;
+  };
+  while (c[3]->current_role() != role::candidate) c.tick(3);
+  c.settle();
+  CHECK(c[2]->voted_for() == node_id(3));  // decided...
+  CHECK(granted.empty());                   // ...but not said
+  CHECK(c[3]->current_role() == role::candidate);
+  c.resume_disk(2);
+  c.settle();
+  CHECK(granted.size() == 1);  // node 2's (node 3's own vote never crosses the network)
+  CHECK(c[3]->current_role() == role::leader);
+}
+
+TEST_CASE("entries are applied only once committed and durable on this node") {
+  cluster c({1, 2, 3});
+  c.elect(1);
+  c.settle();
+  const std::size_t applied_before = c.applied(2).size();
+  c.pause_disk(2);
+  REQUIRE_FALSE(c[1].propose("a").error);
+  c.settle();
+  c.tick(1, 2);  // a heartbeat tells node 2 the new commit index
+  c.settle();
+  const index_t entry = c[1]->log().last_index();
+  CHECK(c[2]->commit_index() == entry);
+  CHECK(c[2]->persisted_index() < entry);
+  CHECK(c.applied(2).size() == applied_before);
+  CHECK(c[2]->applying_index() <= c[2]->persisted_index());
+  c.resume_disk(2);
+  c.settle();
+  CHECK(c.applied(2).size() == applied_before + 1);
+}
+
+TEST_CASE("a write overtaken by a truncation makes durable only what the log still holds") {
+  // Node 3 leads term 1 alone with two unreplicated entries whose write is not
+  // yet durable; a new leader's append then replaces them.
+  cluster c({1, 2, 3});
+  c.elect(3);
+  c.cut(3);
+  c.pause_disk(3);
+  REQUIRE_FALSE(c[3].propose("old-1").error);
+  REQUIRE_FALSE(c[3].propose("old-2").error);
+  c.settle();
+  const index_t first_old = c[3]->log().last_index() - 1;
+  c.elect(1);
+  REQUIRE_FALSE(c[1].propose("new").error);
+  c.settle();
+  c.heal();
+  c.tick(1, 2);
+  c.settle();
+  CHECK(c[3]->log().term_at(first_old) == term_t(2));
+  CHECK(c[3]->persisted_index() < first_old);  // the new entries are not written yet
+  c.resume_disk(3);
+  c.settle();
+  CHECK(c[3]->persisted_index() == c[1]->log().last_index());
+  CHECK(c[3]->log().last_id() == c[1]->log().last_id());
+}
