@@ -14,9 +14,7 @@ namespace {
 
 }  // namespace
 
-log_state memory_log_storage::state() const {
-  return {purged_, entries_.empty() ? purged_ : entries_.back().id()};
-}
+log_state memory_log_storage::state() const { return {purged_, entries_.empty() ? purged_ : entries_.back().id()}; }
 
 asio::awaitable<log_state> memory_log_storage::read_log_state() {
   std::lock_guard lock(mutex_);
