@@ -1,5 +1,7 @@
 #include <coraft/types.h>
 
+#include "core/codec.h"
+
 #include <ostream>
 
 namespace coraft {
@@ -16,86 +18,48 @@ std::set<node_id> membership::all_members() const {
 namespace {
 
 // The membership encoding: a version byte, then three id sets and the address
-// table, every number as a LEB128 varint and every string length-prefixed.
-constexpr char membership_format_version = 1;
-
-void put_varint(std::string& out, std::uint64_t value) {
-  while (value >= 0x80) {
-    out.push_back(static_cast<char>((value & 0x7f) | 0x80));
-    value >>= 7;
-  }
-  out.push_back(static_cast<char>(value));
-}
+// table, every number a varint and every string length-prefixed.
+constexpr std::uint8_t membership_format_version = 1;
 
 void put_ids(std::string& out, const std::set<node_id>& ids) {
-  put_varint(out, ids.size());
-  for (node_id id : ids) put_varint(out, id.value);
+  codec::put_varint(out, ids.size());
+  for (node_id id : ids) codec::put_varint(out, id.value);
 }
 
-class byte_reader {
- public:
-  explicit byte_reader(std::string_view bytes) : rest_(bytes) {}
-
-  std::optional<std::uint64_t> varint() {
-    std::uint64_t value = 0;
-    for (int shift = 0; shift < 64 && !rest_.empty(); shift += 7) {
-      auto byte = static_cast<unsigned char>(rest_.front());
-      rest_.remove_prefix(1);
-      value |= std::uint64_t(byte & 0x7f) << shift;
-      if (!(byte & 0x80)) return value;
-    }
-    return std::nullopt;
+std::optional<std::set<node_id>> read_ids(codec::reader& in) {
+  auto count = in.varint();
+  if (!count || *count > in.rest().size()) return std::nullopt;
+  std::set<node_id> ids;
+  for (std::uint64_t i = 0; i < *count; ++i) {
+    auto id = in.varint();
+    if (!id) return std::nullopt;
+    ids.insert(node_id(*id));
   }
-
-  std::optional<std::string> string() {
-    auto length = varint();
-    if (!length || *length > rest_.size()) return std::nullopt;
-    std::string value(rest_.substr(0, *length));
-    rest_.remove_prefix(*length);
-    return value;
-  }
-
-  std::optional<std::set<node_id>> ids() {
-    auto count = varint();
-    if (!count || *count > rest_.size()) return std::nullopt;
-    std::set<node_id> ids;
-    for (std::uint64_t i = 0; i < *count; ++i) {
-      auto id = varint();
-      if (!id) return std::nullopt;
-      ids.insert(node_id(*id));
-    }
-    return ids;
-  }
-
-  bool at_end() const { return rest_.empty(); }
-
- private:
-  std::string_view rest_;
-};
+  return ids;
+}
 
 }  // namespace
 
 std::string encode_membership(const membership& config) {
-  std::string out(1, membership_format_version);
+  std::string out(1, static_cast<char>(membership_format_version));
   put_ids(out, config.voters);
   put_ids(out, config.outgoing_voters);
   put_ids(out, config.learners);
-  put_varint(out, config.addresses.size());
+  codec::put_varint(out, config.addresses.size());
   for (const auto& [id, address] : config.addresses) {
-    put_varint(out, id.value);
-    put_varint(out, address.size());
-    out += address;
+    codec::put_varint(out, id.value);
+    codec::put_string(out, address);
   }
   return out;
 }
 
 std::optional<membership> decode_membership(std::string_view bytes) {
-  if (bytes.empty() || bytes.front() != membership_format_version) return std::nullopt;
-  byte_reader in(bytes.substr(1));
+  codec::reader in(bytes);
+  if (in.byte() != membership_format_version) return std::nullopt;
   membership config;
-  auto voters = in.ids();
-  auto outgoing = in.ids();
-  auto learners = in.ids();
+  auto voters = read_ids(in);
+  auto outgoing = read_ids(in);
+  auto learners = read_ids(in);
   auto address_count = in.varint();
   if (!voters || !outgoing || !learners || !address_count) return std::nullopt;
   config.voters = std::move(*voters);

@@ -1,0 +1,30 @@
+// A compact binary encoding shared by coraft's own formats: LEB128 varints and
+// length-prefixed strings. Readers return nullopt on truncated or bad input.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace coraft::codec {
+
+void put_varint(std::string& out, std::uint64_t value);
+void put_string(std::string& out, std::string_view value);
+
+class reader {
+ public:
+  explicit reader(std::string_view bytes) : rest_(bytes) {}
+
+  std::optional<std::uint64_t> varint();
+  std::optional<std::string> string();
+  std::optional<std::uint8_t> byte();
+  // Everything not yet read.
+  std::string_view rest() const { return rest_; }
+  bool at_end() const { return rest_.empty(); }
+
+ private:
+  std::string_view rest_;
+};
+
+}  // namespace coraft::codec
