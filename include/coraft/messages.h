@@ -77,10 +77,14 @@ struct snapshot_response : message_header {
   index_t last_index;  // the follower's last log index after handling the request
 };
 
-// A follower asks the leader for a read index (follower read).
-struct read_index_request : message_header {};
+// A follower asks the leader for a read index (follower read). `context` is the
+// follower's own id for the read, echoed in the response.
+struct read_index_request : message_header {
+  std::uint64_t context = 0;
+};
 
 struct read_index_response : message_header {
+  std::uint64_t context = 0;
   bool success = false;
   index_t read_index;
 };

@@ -8,6 +8,19 @@
 
 namespace coraft {
 
+enum class read_mode {
+  // The leader confirms it still leads with one heartbeat round (shared by all
+  // reads waiting for it), then serves once applied reaches its commit index.
+  read_index,
+  // The leader serves without a round while a quorum acknowledged it within a
+  // lease shorter than the election timeout (requires check_quorum); falls back
+  // to read_index otherwise. Relies on bounded clock drift.
+  lease,
+  // Any member serves: it asks the leader for a read index, then answers from
+  // its own state machine once it has applied that far.
+  follower,
+};
+
 struct protocol_options {
   // A follower that hears nothing from a leader for a randomized number of ticks
   // in [min, max) starts an election.
@@ -32,6 +45,11 @@ struct protocol_options {
   // A leader that has not heard from a quorum for an election timeout steps down;
   // followers that recently heard from a leader ignore vote requests.
   bool check_quorum = true;
+  // Lease reads: how many ticks the leader's clock may run slow relative to the
+  // followers' over one election timeout. The lease lasts
+  // election_timeout_min_ticks - max_clock_drift_ticks from the moment a quorum
+  // acknowledged it; a drift beyond this bound makes lease reads unsafe.
+  std::uint32_t max_clock_drift_ticks = 2;
 
   // A description of the first invalid field, or nullopt when all are valid.
   std::optional<std::string> validate() const;

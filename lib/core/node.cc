@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cassert>
 #include <limits>
+#include <utility>
 
 namespace coraft::core {
 
@@ -18,7 +19,9 @@ const char* to_string(role r) {
   return "unknown";
 }
 
-bool output::empty() const { return write_id == 0 && messages.empty() && committed.empty(); }
+bool output::empty() const {
+  return write_id == 0 && messages.empty() && committed.empty() && reads_ready.empty() && reads_failed.empty();
+}
 
 node::node(node_id self, protocol_options options, restored_state restored, std::uint64_t seed)
     : self_(self),
@@ -64,6 +67,7 @@ const progress* node::progress_of(node_id peer) const {
 // ---------------------------------------------------------------- roles
 
 void node::become_follower(term_t term, node_id leader) {
+  if (term > term_ || leader != leader_) fail_reads(leader);
   if (term > term_) {
     term_ = term;
     voted_for_ = no_node;
@@ -78,6 +82,7 @@ void node::become_follower(term_t term, node_id leader) {
 }
 
 void node::become_pre_candidate() {
+  fail_reads(no_node);
   role_state_ = candidate_state{.pre_vote = true, .votes = {{self_, true}}};
   leader_ = no_node;
   reset_election_timer();
@@ -92,6 +97,7 @@ void node::become_pre_candidate() {
 }
 
 void node::become_candidate(bool transfer) {
+  fail_reads(no_node);
   term_ = term_ + 1;
   voted_for_ = self_;
   hard_state_dirty_ = true;
@@ -141,6 +147,7 @@ bool node::in_leader_lease() const {
 // ---------------------------------------------------------------- ticks
 
 void node::tick() {
+  ++now_;
   if (leading()) {
     tick_leader();
   } else {
@@ -248,7 +255,9 @@ void node::answer_stale(const message_body& incoming) {
           refusal.last_index = log_.last_index();
           send(m.from, refusal);
         } else if constexpr (std::is_same_v<type, read_index_request>) {
-          send(m.from, reply_to<read_index_response>(m));
+          auto refusal = reply_to<read_index_response>(m);
+          refusal.context = m.context;
+          send(m.from, refusal);
         }
       },
       incoming);
@@ -385,6 +394,9 @@ void node::handle(const heartbeat_response& response) {
   pr.set_recently_active(true);
   pr.heard_heartbeat();
   if (pr.match() < log_.last_index()) replicate_to(response.from, pr, empty_append::always);
+  std::uint64_t& answered = leader->answered_round[response.from];
+  answered = std::max(answered, response.read_round);
+  confirm_rounds(*leader);
 }
 
 void node::handle(const timeout_now_request& request) {
@@ -403,9 +415,25 @@ void node::handle(const snapshot_request& request) {
 
 void node::handle(const snapshot_response&) {}
 
-void node::handle(const read_index_request& request) { send(request.from, reply_to<read_index_response>(request)); }
+void node::handle(const read_index_request& request) {
+  pending_read read{.id = request.context, .requester = request.from, .request_id = request.request_id};
+  if (leader_state* leader = leading()) {
+    serve_read(*leader, read);
+  } else {
+    read_failed(read);
+  }
+}
 
-void node::handle(const read_index_response&) {}
+void node::handle(const read_index_response& response) {
+  auto forwarded = forwarded_reads_.find(response.context);
+  if (forwarded == forwarded_reads_.end() || forwarded->second != response.from) return;
+  forwarded_reads_.erase(forwarded);
+  if (response.success) {
+    reads_ready_.push_back({response.context, response.read_index});
+  } else {
+    reads_failed_.push_back({response.context, make_error_code(errc::not_leader), leader_});
+  }
+}
 
 // ---------------------------------------------------------------- log changes
 
@@ -505,14 +533,123 @@ bool node::send_append(node_id peer, progress& pr, empty_append empty) {
   return carries_entries;
 }
 
+// Every heartbeat broadcast is a numbered round: its quorum of answers confirms
+// the reads registered before it and renews the leader's lease.
 void node::send_heartbeats() {
-  for (auto& [peer, pr] : leading()->peers) {
+  leader_state& leader = *leading();
+  const std::uint64_t round = ++heartbeat_round_;
+  leader.rounds_in_flight.emplace_back(round, now_);
+  leader.round_due = false;
+  heartbeat_elapsed_ = 0;
+  for (auto& [peer, pr] : leader.peers) {
     heartbeat_request request;
     request.from = self_;
     request.term = term_;
     request.commit = std::min(pr.match(), commit_);
+    request.read_round = round;
     send(peer, request);
   }
+  confirm_rounds(leader);
+}
+
+// ---------------------------------------------------------------- reads
+
+void node::read_index(std::uint64_t id, read_mode mode) {
+  pending_read read{.id = id, .requester = self_, .request_id = 0, .lease = mode == read_mode::lease};
+  if (leader_state* leader = leading()) {
+    serve_read(*leader, read);
+  } else if (mode == read_mode::follower && leader_ != no_node) {
+    read_index_request request;
+    request.from = self_;
+    request.term = term_;
+    request.context = id;
+    forwarded_reads_.emplace(id, leader_);
+    send(leader_, request);
+  } else {
+    read_failed(read);
+  }
+}
+
+void node::serve_read(leader_state& leader, pending_read read) {
+  if (!committed_in_current_term()) {
+    leader.reads_before_first_commit.push_back(read);
+    return;
+  }
+  read.index = commit_;
+  if (read.lease && lease_valid(leader)) {
+    read_ready(read);
+    return;
+  }
+  read.round = heartbeat_round_ + 1;
+  leader.reads.push_back(read);
+  leader.round_due = true;
+  confirm_rounds(leader);
+}
+
+void node::confirm_rounds(leader_state& leader) {
+  const std::uint64_t confirmed = quorum_value(config_, [&](node_id id) -> std::uint64_t {
+    if (id == self_) return heartbeat_round_;
+    auto found = leader.answered_round.find(id);
+    return found == leader.answered_round.end() ? 0 : found->second;
+  });
+  const std::uint64_t lease_ticks = options_.election_timeout_min_ticks - options_.max_clock_drift_ticks;
+  while (!leader.rounds_in_flight.empty() && leader.rounds_in_flight.front().first <= confirmed) {
+    // The followers that answered heard from us no earlier than the round was
+    // sent, so none of them votes for anyone else for an election timeout.
+    leader.lease_expiry = std::max(leader.lease_expiry, leader.rounds_in_flight.front().second + lease_ticks);
+    leader.rounds_in_flight.pop_front();
+  }
+  while (!leader.reads.empty() && leader.reads.front().round <= confirmed) {
+    read_ready(leader.reads.front());
+    leader.reads.pop_front();
+  }
+}
+
+void node::read_ready(const pending_read& read) {
+  if (read.requester == self_) {
+    reads_ready_.push_back({read.id, read.index});
+    return;
+  }
+  read_index_response answer;
+  answer.from = self_;
+  answer.term = term_;
+  answer.request_id = read.request_id;
+  answer.context = read.id;
+  answer.success = true;
+  answer.read_index = read.index;
+  send(read.requester, answer);
+}
+
+void node::read_failed(const pending_read& read) {
+  if (read.requester == self_) {
+    reads_failed_.push_back({read.id, make_error_code(errc::not_leader), leader_});
+    return;
+  }
+  read_index_response answer;
+  answer.from = self_;
+  answer.term = term_;
+  answer.request_id = read.request_id;
+  answer.context = read.id;
+  send(read.requester, answer);
+}
+
+// Every read in progress fails when the node stops leading or loses its leader.
+void node::fail_reads(node_id leader_hint) {
+  if (leader_state* leader = leading()) {
+    for (const pending_read& read : leader->reads) read_failed(read);
+    for (const pending_read& read : leader->reads_before_first_commit) read_failed(read);
+    leader->reads.clear();
+    leader->reads_before_first_commit.clear();
+  }
+  for (const auto& [id, asked] : forwarded_reads_)
+    reads_failed_.push_back({id, make_error_code(errc::not_leader), leader_hint});
+  forwarded_reads_.clear();
+}
+
+bool node::committed_in_current_term() const { return log_.term_at(commit_) == term_; }
+
+bool node::lease_valid(const leader_state& leader) const {
+  return options_.check_quorum && now_ < leader.lease_expiry;
 }
 
 index_t node::reached_index(node_id voter) const {
@@ -531,6 +668,8 @@ void node::maybe_commit() {
   uncommitted_bytes_ -= log_.payload_bytes(commit_ + 1, reached);
   commit_ = reached;
   commit_to_announce_ = true;
+  leader_state& leader = *leading();
+  for (const pending_read& read : std::exchange(leader.reads_before_first_commit, {})) serve_read(leader, read);
 }
 
 // ---------------------------------------------------------------- inputs from the engine
@@ -611,12 +750,15 @@ bool node::has_output() const {
   const bool unwritten = hard_state_dirty_ || unstable_from_ <= log_.last_index();
   const bool releasable = std::any_of(held_.begin(), held_.end(),
                                       [this](const held_message& held) { return held.after_write <= durable_write_id_; });
-  return unwritten || releasable || !outbox_.empty() || (leading() && (replication_due_ || commit_to_announce_)) ||
-         std::min(commit_, persisted_) > applying_;
+  const leader_state* leader = leading();
+  const bool leader_work = leader && (replication_due_ || commit_to_announce_ || leader->round_due);
+  return unwritten || releasable || !outbox_.empty() || leader_work || std::min(commit_, persisted_) > applying_ ||
+         !reads_ready_.empty() || !reads_failed_.empty();
 }
 
 output node::take_output() {
   release_held_messages();
+  if (leader_state* leader = leading(); leader && leader->round_due) send_heartbeats();
   if (leading() && (replication_due_ || commit_to_announce_)) replicate_to_all();
 
   output out;
@@ -639,6 +781,8 @@ output node::take_output() {
     out.committed = log_.slice(applying_ + 1, applicable, options_.max_apply_bytes);
     applying_ = out.committed.back().index;
   }
+  out.reads_ready = std::exchange(reads_ready_, {});
+  out.reads_failed = std::exchange(reads_failed_, {});
   return out;
 }
 

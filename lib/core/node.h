@@ -43,6 +43,18 @@ struct restored_state {
   index_t committed;
 };
 
+// A read that may be served once the state machine has applied `index`.
+struct read_state {
+  std::uint64_t id;
+  index_t index;
+};
+
+struct failed_read {
+  std::uint64_t id;
+  std::error_code error;  // not_leader
+  node_id leader_hint;
+};
+
 // Everything a node produced since the previous take_output(). The engine's
 // obligations, in this order:
 // 1. If write_id != 0: persist `state` (term and vote, if any) and entries, as one atomic
@@ -60,6 +72,11 @@ struct output {
   std::vector<message> messages;  // grouped by destination, each group in send order
 
   std::vector<log_entry> committed;
+
+  // Reads confirmed linearizable (serve each once applied >= its index), and
+  // reads that cannot be served here.
+  std::vector<read_state> reads_ready;
+  std::vector<failed_read> reads_failed;
 
   bool empty() const;
 };
@@ -82,6 +99,9 @@ class node {
   void tick();
   void step(const message_body& incoming);
   proposal propose(std::string command);
+  // Starts a linearizable read; its outcome, under `id`, comes in a later
+  // output's reads_ready or reads_failed.
+  void read_index(std::uint64_t id, read_mode mode);
   // Every write up to `write_id` is durable.
   void on_persisted(std::uint64_t write_id);
   // The state machine has applied every entry up to `index`.
@@ -118,8 +138,29 @@ class node {
     bool pre_vote = false;
     std::map<node_id, bool> votes;  // granted or refused, per voter heard from
   };
+  // A read waiting for the leader to confirm it still leads.
+  struct pending_read {
+    std::uint64_t id = 0;          // the requester's id for the read
+    node_id requester{};           // this node, or a follower asking for a read index
+    std::uint64_t request_id = 0;  // of the follower's request, echoed in the answer
+    bool lease = false;            // may be served under the leader's lease
+    index_t index{};               // commit index when the read arrived
+    std::uint64_t round = 0;       // the heartbeat round that confirms it
+  };
   struct leader_state {
     std::map<node_id, progress> peers;  // every member except this node
+    // Highest heartbeat round each peer answered (absent: none this term).
+    std::map<node_id, std::uint64_t> answered_round;
+    // Heartbeat rounds sent and not yet answered by a quorum, with the tick
+    // (now_) each was sent at; increasing in both.
+    std::deque<std::pair<std::uint64_t, std::uint64_t>> rounds_in_flight;
+    // Reads registered, in round order; each waits for its round's quorum.
+    std::deque<pending_read> reads;
+    // Reads that arrived before the leader committed an entry of its term: its
+    // commit index may still lag what a previous leader committed.
+    std::vector<pending_read> reads_before_first_commit;
+    bool round_due = false;           // a read waits for a round not yet sent
+    std::uint64_t lease_expiry = 0;   // lease reads are served while now_ < this
   };
   // A message that may leave only once write `after_write` is durable.
   struct held_message {
@@ -189,6 +230,14 @@ class node {
   void replicate_to(node_id peer, progress& pr, empty_append first);
   bool send_append(node_id peer, progress& pr, empty_append empty);
   void send_heartbeats();
+  // Reads.
+  void serve_read(leader_state& leader, pending_read read);
+  void confirm_rounds(leader_state& leader);
+  void read_ready(const pending_read& read);
+  void read_failed(const pending_read& read);
+  void fail_reads(node_id leader_hint);
+  bool committed_in_current_term() const;
+  bool lease_valid(const leader_state& leader) const;
   void maybe_commit();
   index_t reached_index(node_id voter) const;
   void add_progress(leader_state& leader, node_id peer);
@@ -236,6 +285,12 @@ class node {
   std::uint32_t heartbeat_elapsed_ = 0;  // leader: ticks since the last heartbeat round
   std::uint32_t election_timeout_ = 0;   // randomized in [min, max) at each reset
   std::uint64_t uncommitted_bytes_ = 0;  // leader: payload bytes of entries in (commit_, last]
+  std::uint64_t now_ = 0;                // ticks since the node was created: its clock
+  std::uint64_t heartbeat_round_ = 0;    // the last heartbeat round number used; increasing
+  // Follower reads sent to the leader and not yet answered, by read id.
+  std::map<std::uint64_t, node_id> forwarded_reads_;
+  std::vector<read_state> reads_ready_;
+  std::vector<failed_read> reads_failed_;
   bool replication_due_ = false;         // leader: entries may be ready to send at the next drain
   bool commit_to_announce_ = false;      // leader: commit_ advanced since the last drain
 

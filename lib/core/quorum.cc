@@ -22,6 +22,10 @@ index_t quorum_index(const membership& config, const std::function<index_t(node_
   return std::min(quorum_index(config.voters, reached), quorum_index(config.outgoing_voters, reached));
 }
 
+std::uint64_t quorum_value(const membership& config, const std::function<std::uint64_t(node_id)>& reached) {
+  return quorum_index(config, [&](node_id id) { return index_t(reached(id)); }).value;
+}
+
 vote_outcome tally(const std::set<node_id>& voters, const std::map<node_id, bool>& votes) {
   if (voters.empty()) return vote_outcome::won;
   std::size_t granted = 0;

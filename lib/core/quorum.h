@@ -13,6 +13,10 @@ namespace coraft::core {
 
 enum class vote_outcome { pending, won, lost };
 
+// The highest value that a majority of `voters` has reached (an index, a
+// heartbeat round). An empty voter set places no constraint (the maximum).
+std::uint64_t quorum_value(const membership& config, const std::function<std::uint64_t(node_id)>& reached);
+
 // The highest index that a majority of `voters` has reached. An empty voter set
 // places no constraint (it returns the maximum index), which is what joint
 // consensus needs when there is no outgoing configuration.

@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <utility>
 #include <vector>
 
 namespace coraft::test {
@@ -101,6 +102,11 @@ std::vector<Body> bodies_of(const std::vector<message>& messages, node_id to = n
   return found;
 }
 
+struct read_outcomes {
+  std::vector<core::read_state> ready;
+  std::vector<core::failed_read> failed;
+};
+
 // Several nodes that exchange messages through the test. Writes are durable as
 // soon as they are drained unless a node's disk is paused.
 class cluster {
@@ -148,6 +154,9 @@ class cluster {
       }
     }
     for (message& m : out.messages) route(id, std::move(m));
+    read_outcomes& reads = reads_[id];
+    reads.ready.insert(reads.ready.end(), out.reads_ready.begin(), out.reads_ready.end());
+    reads.failed.insert(reads.failed.end(), out.reads_failed.begin(), out.reads_failed.end());
     if (out.committed.empty()) return;
     for (const log_entry& e : out.committed) applied_[id].push_back(e);
     n.apply_input([&](core::node& nd) { nd.on_applied(out.committed.back().index); });
@@ -176,6 +185,8 @@ class cluster {
   }
 
   const std::vector<log_entry>& applied(std::uint64_t id) { return applied_[node_id(id)]; }
+  // The read outcomes node `id` produced since the last call.
+  read_outcomes take_reads(std::uint64_t id) { return std::exchange(reads_[node_id(id)], {}); }
   std::size_t messages_delivered() const { return delivered_; }
   // Observes (and may drop) every message before delivery.
   std::function<bool(node_id from, const message&)> filter;
@@ -195,6 +206,7 @@ class cluster {
   std::set<node_id> paused_disks_;
   std::map<node_id, std::vector<std::uint64_t>> pending_writes_;
   std::map<node_id, std::vector<log_entry>> applied_;
+  std::map<node_id, read_outcomes> reads_;
   std::size_t delivered_ = 0;
 };
 

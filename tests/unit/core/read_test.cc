@@ -1,0 +1,169 @@
+// Linearizable reads: ReadIndex, lease reads and follower reads.
+#include "driver.h"
+
+using namespace coraft;
+using namespace coraft::test;
+using core::role;
+
+namespace {
+
+protocol_options lease_options() {
+  auto options = test_options();
+  options.check_quorum = true;
+  return options;
+}
+
+// Settles the cluster and returns the read outcomes node `id` produced.
+read_outcomes drain_reads(cluster& c, std::uint64_t id) {
+  c.settle();
+  return c.take_reads(id);
+}
+
+}  // namespace
+
+TEST_CASE("a read index is the commit index, confirmed by one heartbeat round") {
+  cluster c({1, 2, 3});
+  c.elect(1);
+  REQUIRE_FALSE(c[1].propose("a").error);
+  c.settle();
+  std::size_t heartbeats = 0;
+  c.filter = [&](node_id, const message& m) {
+    heartbeats += std::holds_alternative<heartbeat_request>(m.body) ? 1 : 0;
+    return true;
+  };
+  c[1].apply_input([](core::node& n) { n.read_index(7, read_mode::read_index); });
+  auto outcomes = drain_reads(c, 1);
+  REQUIRE(outcomes.ready.size() == 1);
+  CHECK(outcomes.ready[0].id == 7);
+  CHECK(outcomes.ready[0].index == c[1]->commit_index());
+  CHECK(heartbeats == 2);  // one round to the two followers, sent at once
+}
+
+TEST_CASE("reads arriving together share one heartbeat round") {
+  cluster c({1, 2, 3});
+  c.elect(1);
+  c.settle();
+  std::size_t heartbeats = 0;
+  c.filter = [&](node_id, const message& m) {
+    heartbeats += std::holds_alternative<heartbeat_request>(m.body) ? 1 : 0;
+    return true;
+  };
+  for (std::uint64_t id = 1; id <= 50; ++id)
+    c[1].apply_input([id](core::node& n) { n.read_index(id, read_mode::read_index); });
+  auto outcomes = drain_reads(c, 1);
+  CHECK(outcomes.ready.size() == 50);
+  CHECK(heartbeats == 2);
+}
+
+TEST_CASE("a leader that cannot reach a quorum never confirms a read") {
+  cluster c({1, 2, 3});
+  c.elect(1);
+  c.settle();
+  c.cut(1);
+  c[1].apply_input([](core::node& n) { n.read_index(1, read_mode::read_index); });
+  auto outcomes = drain_reads(c, 1);
+  CHECK(outcomes.ready.empty());
+  // Another leader takes over; the old one learns of it and fails the read.
+  c.elect(2);
+  c.heal();
+  c.tick(2, 2);
+  outcomes = drain_reads(c, 1);
+  c.settle();
+  CHECK(outcomes.ready.empty());
+  REQUIRE(outcomes.failed.size() == 1);
+  CHECK(outcomes.failed[0].error == errc::not_leader);
+}
+
+TEST_CASE("a new leader defers reads until its no-op commits") {
+  cluster c({1, 2, 3});
+  c.elect(1);
+  REQUIRE_FALSE(c[1].propose("a").error);
+  c.settle();
+  // Node 2 wins term 2, but nothing else gets through: its no-op stays uncommitted.
+  c.filter = [](node_id, const message& m) {
+    return std::holds_alternative<vote_request>(m.body) || std::holds_alternative<vote_response>(m.body);
+  };
+  while (c[2]->current_role() != role::candidate) c.tick(2);
+  c.settle();
+  REQUIRE(c[2]->current_role() == role::leader);
+  REQUIRE(c[2]->log().term_at(c[2]->commit_index()) != c[2]->term());
+  c[2].apply_input([](core::node& n) { n.read_index(5, read_mode::read_index); });
+  auto outcomes = drain_reads(c, 2);
+  CHECK(outcomes.ready.empty());
+  c.filter = nullptr;
+  c.tick(2, 2);
+  outcomes = drain_reads(c, 2);
+  REQUIRE(outcomes.ready.size() == 1);
+  CHECK(c[2]->log().term_at(outcomes.ready[0].index) == c[2]->term());
+}
+
+TEST_CASE("a lease read is served without a round while the lease holds") {
+  cluster c({1, 2, 3}, lease_options());
+  c.elect(1);
+  c.tick(1, 2);  // one heartbeat round answered by a quorum grants the lease
+  c.settle();
+  std::size_t heartbeats = 0;
+  c.filter = [&](node_id, const message& m) {
+    heartbeats += std::holds_alternative<heartbeat_request>(m.body) ? 1 : 0;
+    return true;
+  };
+  c[1].apply_input([](core::node& n) { n.read_index(3, read_mode::lease); });
+  auto outcomes = drain_reads(c, 1);
+  REQUIRE(outcomes.ready.size() == 1);
+  CHECK(heartbeats == 0);
+}
+
+TEST_CASE("a lease read falls back to a heartbeat round once the lease expires") {
+  cluster c({1, 2, 3}, lease_options());
+  c.elect(1);
+  c.tick(1, 2);
+  c.settle();
+  c.cut(2);
+  c.cut(3);
+  c.tick(1, 9);  // lease: 10 - 2 ticks from the last answered round
+  c.settle();
+  c[1].apply_input([](core::node& n) { n.read_index(4, read_mode::lease); });
+  auto outcomes = drain_reads(c, 1);
+  CHECK(outcomes.ready.empty());  // needs a round, and nobody answers
+  c.heal();
+  c.tick(1, 2);
+  outcomes = drain_reads(c, 1);
+  CHECK(outcomes.ready.size() == 1);
+}
+
+TEST_CASE("a follower read asks the leader for its read index") {
+  cluster c({1, 2, 3});
+  c.elect(1);
+  REQUIRE_FALSE(c[1].propose("a").error);
+  c.settle();
+  c[2].apply_input([](core::node& n) { n.read_index(11, read_mode::follower); });
+  auto outcomes = drain_reads(c, 2);
+  REQUIRE(outcomes.ready.size() == 1);
+  CHECK(outcomes.ready[0].id == 11);
+  CHECK(outcomes.ready[0].index == c[1]->commit_index());
+}
+
+TEST_CASE("a follower read fails when the follower knows no leader, or its leader changes") {
+  cluster c({1, 2, 3});
+  c[2].apply_input([](core::node& n) { n.read_index(1, read_mode::follower); });
+  auto no_leader = drain_reads(c, 2);
+  REQUIRE(no_leader.failed.size() == 1);
+  c.elect(1);
+  c.cut(1);
+  c[2].apply_input([](core::node& n) { n.read_index(2, read_mode::follower); });
+  drain_reads(c, 2);
+  c.elect(3);
+  auto changed = drain_reads(c, 2);
+  REQUIRE(changed.failed.size() == 1);
+  CHECK(changed.failed[0].id == 2);
+}
+
+TEST_CASE("a read on a node that leads nothing fails with not_leader and a hint") {
+  cluster c({1, 2, 3});
+  c.elect(3);
+  c[1].apply_input([](core::node& n) { n.read_index(9, read_mode::read_index); });
+  auto outcomes = drain_reads(c, 1);
+  REQUIRE(outcomes.failed.size() == 1);
+  CHECK(outcomes.failed[0].error == errc::not_leader);
+  CHECK(outcomes.failed[0].leader_hint == node_id(3));
+}
