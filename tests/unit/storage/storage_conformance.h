@@ -137,6 +137,16 @@ struct StringMaker<coraft::hard_state> {
 };
 
 template <>
+struct StringMaker<std::optional<coraft::index_t>> {
+  static std::string convert(const std::optional<coraft::index_t>& index) {
+    if (!index) return "nullopt";
+    std::ostringstream out;
+    out << *index;
+    return out.str();
+  }
+};
+
+template <>
 struct StringMaker<coraft::log_entry> {
   static std::string convert(const coraft::log_entry& entry) {
     std::ostringstream out;
