@@ -121,9 +121,9 @@ std::unique_ptr<leveldb_log_storage> leveldb_log_storage::open(const std::string
                                                                const leveldb_log_options& options) {
   leveldb::Options db_options;
   db_options.create_if_missing = options.create_if_missing;
-  // Refuse to open over a damaged write-ahead log instead of dropping the
-  // records after the damage (a torn record at its very end is still accepted:
-  // that is the write a crash interrupted).
+  // Refuse to open over a damaged write-ahead log rather than skip the damaged
+  // records (a torn record at its very end is still accepted: that is the write
+  // a crash interrupted).
   db_options.paranoid_checks = true;
   if (options.env) db_options.env = options.env;
   leveldb::DB* db = nullptr;

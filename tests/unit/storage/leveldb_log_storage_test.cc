@@ -8,6 +8,8 @@
 #include <leveldb/helpers/memenv.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 
 using namespace coraft;
 using namespace coraft::testing;
@@ -231,6 +233,28 @@ TEST_CASE("leveldb_log_storage reports a damaged record with its key instead of 
     blocking_log log(factory->open(false));
     CHECK_THROWS_WITH(log.committed(), Contains("m/committed") && Contains("does not decode"));
   }
+}
+
+TEST_CASE("leveldb_log_storage refuses to open over a damaged write-ahead log instead of skipping records") {
+  auto factory = leveldb_storage_factory::on_disk();
+  {
+    blocking_log log(factory->create());
+    for (std::uint64_t first = 1; first <= 50; first += 10) log.write(append(make_entries(first, first + 9, 1)));
+  }
+  std::vector<std::filesystem::path> write_ahead_logs;
+  for (const auto& file : std::filesystem::directory_iterator(factory->path())) {
+    if (file.path().extension() == ".log") write_ahead_logs.push_back(file.path());
+  }
+  REQUIRE(write_ahead_logs.size() == 1);
+  const auto size = std::filesystem::file_size(write_ahead_logs.front());
+  REQUIRE(size > 0);
+  std::fstream damaged(write_ahead_logs.front(), std::ios::in | std::ios::out | std::ios::binary);
+  damaged.seekg(static_cast<std::streamoff>(size / 2));
+  const char byte = static_cast<char>(damaged.get());
+  damaged.seekp(static_cast<std::streamoff>(size / 2));
+  damaged.put(static_cast<char>(~byte));
+  damaged.close();
+  CHECK_THROWS_WITH(factory->open(false), Contains("open failed") && Contains("Corruption"));
 }
 
 TEST_CASE("leveldb_log_storage acknowledges nothing a failing disk may have lost, and stops writing") {
