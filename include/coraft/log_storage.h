@@ -1,6 +1,6 @@
 // The durable Raft log. coraft ships a LevelDB implementation and an in-memory
 // one; an application may bring its own, and the storage conformance suite
-// (tests/unit/storage_conformance.h) states what it must do.
+// (tests/unit/storage/storage_conformance.h) states what it must do.
 #pragma once
 
 #include <coraft/types.h>
@@ -43,6 +43,8 @@ struct log_write {
 //   a prefix of the writes, the last one either wholly or not at all.
 // - Any failure to read or write throws std::system_error. After a failed write
 //   the engine stops the node (fail-stop); it never acknowledges what may be lost.
+//   A call that breaks a precondition may throw std::system_error with
+//   std::errc::invalid_argument and change nothing.
 class log_storage {
  public:
   virtual ~log_storage() = default;
@@ -52,7 +54,8 @@ class log_storage {
   virtual asio::awaitable<hard_state> read_hard_state() = 0;
   // The last `committed` saved by write(), if any.
   virtual asio::awaitable<std::optional<index_t>> read_committed() = 0;
-  // Entries first..last inclusive; precondition: all of them are present.
+  // Entries first..last inclusive (none when last < first); precondition: all
+  // of them are present.
   virtual asio::awaitable<std::vector<log_entry>> read_entries(index_t first, index_t last) = 0;
 
   virtual asio::awaitable<void> write(log_write batch) = 0;
@@ -61,7 +64,7 @@ class log_storage {
   // them) and records `upto` as the purged id, durably. If the log holds no entry
   // `upto` (a different term at that index, or the log is shorter), the whole log
   // is discarded: an installed snapshot superseded it. Purging at or below the
-  // current purged id does nothing.
+  // current purged index does nothing.
   virtual asio::awaitable<void> purge(log_id upto) = 0;
 };
 
