@@ -88,6 +88,10 @@ Integer require_integer(std::string_view text) {
   return *value;
 }
 
+void require_same_operation(bool same, int process) {
+  if (!same) throw history_error("the completion does not match process " + std::to_string(process) + "'s invocation");
+}
+
 kv_kind parse_kv_kind(std::string_view name) {
   for (const auto kind : {kv_kind::get, kv_kind::put, kv_kind::append}) {
     if (to_string(kind) == name) return kind;
@@ -299,6 +303,9 @@ void apply_edn_kv_event(const edn_map& event, timestamp time, history_builder<kv
     history.invoke(process, std::move(op));
   } else if (type == "ok") {
     auto& op = history.close(process);
+    require_same_operation(op.kind == parse_kv_kind(edn_field<edn_keyword>(event, "f").name) &&
+                               op.key == edn_field<std::string>(event, "key"),
+                           process);
     op.complete = time;
     if (op.kind == kv_kind::get) op.output = edn_field<std::string>(event, "value");
   } else if (type == "fail") {
@@ -374,6 +381,7 @@ void apply_jepsen_event(std::string_view line, timestamp time, history_builder<r
     history.invoke(*process, jepsen_invocation(*process, fields[2], fields[3], time));
   } else if (type == ":ok") {
     auto& op = history.close(*process);
+    require_same_operation(op.kind == parse_register_kind(fields[2]), *process);
     op.outcome = register_outcome::ok;
     op.complete = time;
     if (op.kind == register_kind::read) op.value = parse_register_value(fields[3]);

@@ -3,7 +3,10 @@
 //
 //   coraft-lincheck [--max-steps N] [--time-limit-ms N] FILE
 //
-// Exit status: 0 linearizable, 1 not linearizable, 2 gave up or bad input.
+// --max-steps bounds the search, and so its memory too (roughly 100 bytes a
+// step for a key with thousands of operations); the default suits histories of
+// thousands of operations. Exit status: 0 linearizable, 1 not linearizable,
+// 2 gave up or bad input.
 #include <charconv>
 #include <cstring>
 #include <fstream>
@@ -19,10 +22,12 @@ namespace {
 
 enum exit_status { exit_linearizable = 0, exit_not_linearizable = 1, exit_undecided = 2 };
 
+constexpr std::uint64_t default_max_steps = 20'000'000;
+
 constexpr std::string_view usage = "usage: coraft-lincheck [--max-steps N] [--time-limit-ms N] FILE\n";
 
 struct arguments {
-  coraft::lin::check_options options;
+  coraft::lin::check_options options{.max_steps = default_max_steps};
   std::string file;
 };
 

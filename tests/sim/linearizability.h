@@ -81,7 +81,8 @@ template <model M>
 struct operation {
   int client = 0;
   typename M::input input;
-  // What the client saw; nullopt when the outcome is unknown.
+  // What the client saw; nullopt when the outcome is unknown. A model may
+  // ignore it for operations that return nothing.
   std::optional<typename M::output> output;
   timestamp invoke = 0;
   // unknown_completion when the outcome is unknown.
@@ -292,7 +293,7 @@ class partition_search {
   partition_result run() {
     auto e = events_.first();
     while (e != event_list::end) {
-      if (!budget_.spend()) return {verdict::gave_up, budget_.describe_exhaustion()};
+      if (!budget_.spend()) return {verdict::gave_up, explain_gave_up()};
       if (event_list::is_call(e)) {
         e = try_linearize(event_list::operation_of(e)) ? events_.first() : events_.next(e);
         continue;
@@ -370,6 +371,12 @@ class partition_search {
     prefix.reserve(linearized_order_.size());
     for (const auto& record : linearized_order_) prefix.push_back(record.operation);
     deepest_ = deepest_point{std::move(prefix), state_, blocked};
+  }
+
+  std::string explain_gave_up() const {
+    const auto deepest = std::max(linearized_order_.size(), deepest_ ? deepest_->prefix.size() : 0);
+    return budget_.describe_exhaustion() + "; the longest linearizable prefix found has " + std::to_string(deepest) +
+           " of " + std::to_string(operations_.size()) + " operations";
   }
 
   dead_end describe_deepest() const {
