@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -235,6 +237,146 @@ TEST_CASE("a read with unknown outcome constrains nothing") {
   auto lost_read = read(2, 7, 2, unknown);
   lost_read.outcome = register_outcome::unknown;
   CHECK(register_verdict({write(1, 1, 0, 1), lost_read, read(3, 1, 4, 5)}) == verdict::linearizable);
+}
+
+// ---------------------------------------------------------------------------
+// Agreement with an exhaustive search on small random histories
+
+namespace {
+
+// Whether `candidate` may take effect next: no operation still to place
+// completed before it was invoked.
+template <class Operation>
+bool may_come_next(const std::vector<Operation>& history, const std::vector<bool>& placed, std::size_t candidate) {
+  for (std::size_t i = 0; i < history.size(); ++i) {
+    if (!placed[i] && history[i].complete < history[candidate].invoke) return false;
+  }
+  return true;
+}
+
+// Tries every order of the operations not yet placed that respects real
+// time; operations of unknown outcome may also be left out.
+template <class Operation, class State, class Apply, class IsUnknown>
+bool some_order_fits(const std::vector<Operation>& history, std::vector<bool>& placed, const State& state,
+                     const Apply& apply, const IsUnknown& is_unknown) {
+  bool only_unknown_left = true;
+  for (std::size_t i = 0; i < history.size(); ++i) only_unknown_left &= placed[i] || is_unknown(history[i]);
+  if (only_unknown_left) return true;
+  for (std::size_t i = 0; i < history.size(); ++i) {
+    if (placed[i] || !may_come_next(history, placed, i)) continue;
+    const auto next = apply(state, history[i]);
+    if (!next) continue;
+    placed[i] = true;
+    const bool fits = some_order_fits(history, placed, *next, apply, is_unknown);
+    placed[i] = false;
+    if (fits) return true;
+  }
+  return false;
+}
+
+verdict kv_verdict_by_enumeration(const std::vector<kv_operation>& history) {
+  auto apply = [](const std::string& value, const kv_operation& op) -> std::optional<std::string> {
+    if (op.kind == kv_kind::put) return op.value;
+    if (op.kind == kv_kind::append) return value + op.value;
+    if (op.output && *op.output != value) return std::nullopt;
+    return value;
+  };
+  auto is_unknown = [](const kv_operation& op) {
+    return op.complete == unknown || (op.kind == kv_kind::get && !op.output);
+  };
+  std::vector<bool> placed(history.size());
+  return some_order_fits(history, placed, std::string(), apply, is_unknown) ? verdict::linearizable
+                                                                            : verdict::not_linearizable;
+}
+
+verdict register_verdict_by_enumeration(std::vector<register_operation> history) {
+  std::erase_if(history, [](const register_operation& op) { return op.outcome == register_outcome::failed; });
+  // nullopt: the operation cannot take effect on `value`.
+  auto apply = [](const register_value& value, const register_operation& op) -> std::optional<register_value> {
+    const bool known = op.outcome == register_outcome::ok;
+    if (op.kind == register_kind::write) return std::optional<register_value>(op.value);
+    if (op.kind == register_kind::cas && value == op.expected) return std::optional<register_value>(op.value);
+    if (op.kind == register_kind::cas && known) return std::nullopt;
+    if (op.kind == register_kind::read && known && op.value != value) return std::nullopt;
+    return std::optional<register_value>(value);
+  };
+  auto is_unknown = [](const register_operation& op) { return op.outcome == register_outcome::unknown; };
+  std::vector<bool> placed(history.size());
+  return some_order_fits(history, placed, register_value(), apply, is_unknown) ? verdict::linearizable
+                                                                               : verdict::not_linearizable;
+}
+
+template <class T>
+const T& pick(std::mt19937& random, const std::vector<T>& choices) {
+  return choices[std::uniform_int_distribution<std::size_t>(0, choices.size() - 1)(random)];
+}
+
+// Up to 7 operations on one key over a short stretch of time, so that
+// intervals overlap and touch often; one in five has an unknown outcome.
+std::vector<kv_operation> random_kv_history(std::mt19937& random) {
+  std::uniform_int_distribution<int> size(1, 7), start(0, 8), length(0, 4), one_in_five(0, 4);
+  std::vector<kv_operation> history;
+  for (int client = size(random); client > 0; --client) {
+    auto op = get(client, std::nullopt, start(random), 0);
+    op.complete = one_in_five(random) == 0 ? unknown : op.invoke + length(random);
+    op.kind = pick(random, std::vector{kv_kind::get, kv_kind::put, kv_kind::append});
+    if (op.kind != kv_kind::get) op.value = pick(random, std::vector<std::string>{"a", "b"});
+    if (op.kind == kv_kind::get && op.complete != unknown) {
+      op.output = pick(random, std::vector<std::string>{"", "a", "b", "ab", "ba", "aa"});
+    }
+    history.push_back(op);
+  }
+  return history;
+}
+
+std::vector<register_operation> random_register_history(std::mt19937& random) {
+  std::uniform_int_distribution<int> size(1, 7), start(0, 8), length(0, 4);
+  const std::vector<register_value> values{std::nullopt, 1, 2};
+  std::vector<register_operation> history;
+  for (int client = size(random); client > 0; --client) {
+    auto op = read(client, pick(random, values), start(random), 0);
+    op.kind = pick(random, std::vector{register_kind::read, register_kind::write, register_kind::cas});
+    if (op.kind != register_kind::read) op.value = pick(random, std::vector<register_value>{1, 2});
+    if (op.kind == register_kind::cas) op.expected = pick(random, values);
+    op.outcome = pick(random, std::vector{register_outcome::ok, register_outcome::ok, register_outcome::ok,
+                                          register_outcome::failed, register_outcome::unknown});
+    op.complete = op.outcome == register_outcome::unknown ? unknown : op.invoke + length(random);
+    history.push_back(op);
+  }
+  return history;
+}
+
+}  // namespace
+
+TEST_CASE("the search agrees with trying every order on small random kv histories") {
+  std::mt19937 random(20240611);
+  std::map<verdict, int> verdicts;
+  for (int round = 0; round < 3000; ++round) {
+    const auto history = random_kv_history(random);
+    const auto expected = kv_verdict_by_enumeration(history);
+    ++verdicts[expected];
+    std::ostringstream shown;
+    write_json_lines(shown, history);
+    INFO(shown.str());
+    REQUIRE(check_kv(history).verdict == expected);
+  }
+  // Both answers must be common, or the comparison proves little.
+  CHECK(verdicts[verdict::linearizable] > 500);
+  CHECK(verdicts[verdict::not_linearizable] > 500);
+}
+
+TEST_CASE("the search agrees with trying every order on small random register histories") {
+  std::mt19937 random(20240611);
+  std::map<verdict, int> verdicts;
+  for (int round = 0; round < 3000; ++round) {
+    const auto history = random_register_history(random);
+    const auto expected = register_verdict_by_enumeration(history);
+    ++verdicts[expected];
+    INFO("round " << round);
+    REQUIRE(check_register(history).verdict == expected);
+  }
+  CHECK(verdicts[verdict::linearizable] > 500);
+  CHECK(verdicts[verdict::not_linearizable] > 500);
 }
 
 // ---------------------------------------------------------------------------
