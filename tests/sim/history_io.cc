@@ -81,9 +81,8 @@ std::optional<Integer> parse_integer(std::string_view text) {
   return value;
 }
 
-template <class Integer>
-Integer require_integer(std::string_view text) {
-  const auto value = parse_integer<Integer>(text);
+std::int64_t require_integer(std::string_view text) {
+  const auto value = parse_integer<std::int64_t>(text);
   if (!value) throw history_error("not an integer: \"" + std::string(text) + "\"");
   return *value;
 }
@@ -162,7 +161,6 @@ kv_operation parse_json_operation(const std::string& line) {
   if (op.complete < op.invoke) throw history_error("\"complete\" is before \"invoke\"");
   op.output = nullable_string_member(object, "output");
   if (op.output && op.kind != kv_kind::get) throw history_error("\"output\" must be null for put and append");
-  if (op.output && op.complete == unknown_completion) throw history_error("a get with an output needs \"complete\"");
   return op;
 }
 
@@ -176,7 +174,7 @@ nlohmann::ordered_json to_json(const kv_operation& op) {
   object["value"] = op.kind == kv_kind::get ? ordered_json(nullptr) : ordered_json(op.value);
   object["invoke"] = op.invoke;
   object["complete"] = op.complete == unknown_completion ? ordered_json(nullptr) : ordered_json(op.complete);
-  object["output"] = op.output ? ordered_json(*op.output) : ordered_json(nullptr);
+  object["output"] = op.kind == kv_kind::get && op.output ? ordered_json(*op.output) : ordered_json(nullptr);
   return object;
 }
 
@@ -275,7 +273,7 @@ class edn_map_reader {
     if (peek() == ':') return read_keyword();
     const auto token = read_token();
     if (token == "nil") return std::monostate{};
-    return require_integer<std::int64_t>(token);
+    return require_integer(token);
   }
 
   std::string_view text_;
@@ -341,7 +339,7 @@ std::vector<std::string_view> split_whitespace(std::string_view text, std::size_
 
 register_value parse_register_value(std::string_view text) {
   if (text == "nil") return std::nullopt;
-  return require_integer<std::int64_t>(text);
+  return require_integer(text);
 }
 
 register_kind parse_register_kind(std::string_view name) {
