@@ -54,16 +54,16 @@ kv_operation on_key(std::string key, kv_operation op) {
   return op;
 }
 
-register_operation read(int client, register_value value, timestamp invoke, timestamp complete) {
+register_operation register_read(int client, register_value value, timestamp invoke, timestamp complete) {
   return {.client = client, .kind = register_kind::read, .value = value, .invoke = invoke, .complete = complete};
 }
 
-register_operation write(int client, std::int64_t value, timestamp invoke, timestamp complete) {
+register_operation register_write(int client, std::int64_t value, timestamp invoke, timestamp complete) {
   return {.client = client, .kind = register_kind::write, .value = value, .invoke = invoke, .complete = complete};
 }
 
-register_operation cas(int client, std::int64_t expected, std::int64_t value, register_outcome outcome,
-                       timestamp invoke, timestamp complete) {
+register_operation register_cas(int client, std::int64_t expected, std::int64_t value, register_outcome outcome,
+                                timestamp invoke, timestamp complete) {
   return {.client = client,
           .kind = register_kind::cas,
           .value = value,
@@ -73,8 +73,8 @@ register_operation cas(int client, std::int64_t expected, std::int64_t value, re
           .complete = complete};
 }
 
-register_operation unknown_write(int client, std::int64_t value, timestamp invoke) {
-  auto op = write(client, value, invoke, unknown);
+register_operation unknown_register_write(int client, std::int64_t value, timestamp invoke) {
+  auto op = register_write(client, value, invoke, unknown);
   op.outcome = register_outcome::unknown;
   return op;
 }
@@ -188,55 +188,65 @@ TEST_CASE("an operation completing before its invocation is refused") {
 // Compare-and-set register
 
 TEST_CASE("a register never written reads nil") {
-  CHECK(register_verdict({read(1, std::nullopt, 0, 1)}) == verdict::linearizable);
-  CHECK(register_verdict({write(1, 3, 0, 1), read(2, std::nullopt, 2, 3)}) == verdict::not_linearizable);
+  CHECK(register_verdict({register_read(1, std::nullopt, 0, 1)}) == verdict::linearizable);
+  CHECK(register_verdict({register_write(1, 3, 0, 1), register_read(2, std::nullopt, 2, 3)}) ==
+        verdict::not_linearizable);
 }
 
 TEST_CASE("overlapping register writes may take effect in either order") {
-  CHECK(register_verdict({write(1, 1, 0, 10), write(2, 2, 1, 11), read(3, 1, 12, 13)}) == verdict::linearizable);
-  CHECK(register_verdict({write(1, 1, 0, 10), write(2, 2, 1, 11), read(3, 2, 12, 13)}) == verdict::linearizable);
+  CHECK(register_verdict({register_write(1, 1, 0, 10), register_write(2, 2, 1, 11), register_read(3, 1, 12, 13)}) ==
+        verdict::linearizable);
+  CHECK(register_verdict({register_write(1, 1, 0, 10), register_write(2, 2, 1, 11), register_read(3, 2, 12, 13)}) ==
+        verdict::linearizable);
 }
 
 TEST_CASE("a stale register read is not linearizable") {
-  CHECK(register_verdict({write(1, 1, 0, 1), write(2, 2, 2, 3), read(3, 1, 4, 5)}) == verdict::not_linearizable);
+  CHECK(register_verdict({register_write(1, 1, 0, 1), register_write(2, 2, 2, 3), register_read(3, 1, 4, 5)}) ==
+        verdict::not_linearizable);
 }
 
 TEST_CASE("a successful cas requires the expected value") {
-  CHECK(register_verdict({write(1, 1, 0, 1), cas(2, 1, 2, register_outcome::ok, 2, 3), read(3, 2, 4, 5)}) ==
-        verdict::linearizable);
-  CHECK(register_verdict({write(1, 1, 0, 1), cas(2, 0, 2, register_outcome::ok, 2, 3)}) == verdict::not_linearizable);
+  CHECK(register_verdict({register_write(1, 1, 0, 1), register_cas(2, 1, 2, register_outcome::ok, 2, 3),
+                          register_read(3, 2, 4, 5)}) == verdict::linearizable);
+  CHECK(register_verdict({register_write(1, 1, 0, 1), register_cas(2, 0, 2, register_outcome::ok, 2, 3)}) ==
+        verdict::not_linearizable);
 }
 
 TEST_CASE("a failed cas definitely had no effect") {
-  const auto failed = cas(2, 1, 2, register_outcome::failed, 2, 3);
-  CHECK(register_verdict({write(1, 1, 0, 1), failed, read(3, 1, 4, 5)}) == verdict::linearizable);
-  CHECK(register_verdict({write(1, 1, 0, 1), failed, read(3, 2, 4, 5)}) == verdict::not_linearizable);
+  const auto failed = register_cas(2, 1, 2, register_outcome::failed, 2, 3);
+  CHECK(register_verdict({register_write(1, 1, 0, 1), failed, register_read(3, 1, 4, 5)}) == verdict::linearizable);
+  CHECK(register_verdict({register_write(1, 1, 0, 1), failed, register_read(3, 2, 4, 5)}) == verdict::not_linearizable);
 }
 
 TEST_CASE("a cas with unknown outcome takes effect late or never, but once") {
-  const auto timed_out = cas(2, 1, 2, register_outcome::unknown, 2, unknown);
-  CHECK(register_verdict({write(1, 1, 0, 1), timed_out, read(3, 1, 4, 5), read(3, 2, 6, 7)}) == verdict::linearizable);
-  CHECK(register_verdict({write(1, 1, 0, 1), timed_out, read(3, 1, 4, 5), read(3, 1, 6, 7)}) == verdict::linearizable);
-  CHECK(register_verdict({write(1, 1, 0, 1), timed_out, read(3, 2, 4, 5), read(3, 1, 6, 7)}) ==
-        verdict::not_linearizable);
+  const auto timed_out = register_cas(2, 1, 2, register_outcome::unknown, 2, unknown);
+  CHECK(register_verdict({register_write(1, 1, 0, 1), timed_out, register_read(3, 1, 4, 5),
+                          register_read(3, 2, 6, 7)}) == verdict::linearizable);
+  CHECK(register_verdict({register_write(1, 1, 0, 1), timed_out, register_read(3, 1, 4, 5),
+                          register_read(3, 1, 6, 7)}) == verdict::linearizable);
+  CHECK(register_verdict({register_write(1, 1, 0, 1), timed_out, register_read(3, 2, 4, 5),
+                          register_read(3, 1, 6, 7)}) == verdict::not_linearizable);
 }
 
 TEST_CASE("a cas with unknown outcome cannot apply when its expected value never held") {
-  const auto timed_out = cas(2, 5, 2, register_outcome::unknown, 2, unknown);
-  CHECK(register_verdict({write(1, 1, 0, 1), timed_out, read(3, 2, 4, 5)}) == verdict::not_linearizable);
-}
-
-TEST_CASE("a register write with unknown outcome may apply or not") {
-  CHECK(register_verdict({write(1, 1, 0, 1), unknown_write(2, 2, 2), read(3, 2, 4, 5)}) == verdict::linearizable);
-  CHECK(register_verdict({write(1, 1, 0, 1), unknown_write(2, 2, 2), read(3, 1, 4, 5)}) == verdict::linearizable);
-  CHECK(register_verdict({write(1, 1, 0, 1), unknown_write(2, 2, 2), read(3, 2, 4, 5), read(3, 1, 6, 7)}) ==
+  const auto timed_out = register_cas(2, 5, 2, register_outcome::unknown, 2, unknown);
+  CHECK(register_verdict({register_write(1, 1, 0, 1), timed_out, register_read(3, 2, 4, 5)}) ==
         verdict::not_linearizable);
 }
 
+TEST_CASE("a register write with unknown outcome may apply or not") {
+  CHECK(register_verdict({register_write(1, 1, 0, 1), unknown_register_write(2, 2, 2), register_read(3, 2, 4, 5)}) ==
+        verdict::linearizable);
+  CHECK(register_verdict({register_write(1, 1, 0, 1), unknown_register_write(2, 2, 2), register_read(3, 1, 4, 5)}) ==
+        verdict::linearizable);
+  CHECK(register_verdict({register_write(1, 1, 0, 1), unknown_register_write(2, 2, 2), register_read(3, 2, 4, 5),
+                          register_read(3, 1, 6, 7)}) == verdict::not_linearizable);
+}
+
 TEST_CASE("a read with unknown outcome constrains nothing") {
-  auto lost_read = read(2, 7, 2, unknown);
+  auto lost_read = register_read(2, 7, 2, unknown);
   lost_read.outcome = register_outcome::unknown;
-  CHECK(register_verdict({write(1, 1, 0, 1), lost_read, read(3, 1, 4, 5)}) == verdict::linearizable);
+  CHECK(register_verdict({register_write(1, 1, 0, 1), lost_read, register_read(3, 1, 4, 5)}) == verdict::linearizable);
 }
 
 // ---------------------------------------------------------------------------
@@ -334,7 +344,7 @@ std::vector<register_operation> random_register_history(std::mt19937& random) {
   const std::vector<register_value> values{std::nullopt, 1, 2};
   std::vector<register_operation> history;
   for (int client = size(random); client > 0; --client) {
-    auto op = read(client, pick(random, values), start(random), 0);
+    auto op = register_read(client, pick(random, values), start(random), 0);
     op.kind = pick(random, std::vector{register_kind::read, register_kind::write, register_kind::cas});
     if (op.kind != register_kind::read) op.value = pick(random, std::vector<register_value>{1, 2});
     if (op.kind == register_kind::cas) op.expected = pick(random, values);
@@ -573,7 +583,7 @@ class scratch_directory {
   scratch_directory(const scratch_directory&) = delete;
   scratch_directory& operator=(const scratch_directory&) = delete;
 
-  std::string write(const std::string& name, const std::string& contents) const {
+  std::string create_file(const std::string& name, const std::string& contents) const {
     const auto file = path_ / name;
     std::ofstream(file) << contents;
     return file.string();
@@ -614,10 +624,10 @@ std::string json_lines(const std::vector<kv_operation>& history) {
 
 TEST_CASE("coraft-lincheck exits 0 for linearizable, 1 for not, 2 for gave up or bad input") {
   const scratch_directory scratch;
-  const auto good = scratch.write("good.jsonl", json_lines({put(1, "a", 0, 1), get(2, "a", 2, 3)}));
-  const auto bad = scratch.write("bad.jsonl", json_lines({put(1, "a", 0, 1), get(2, "", 2, 3)}));
-  const auto large = scratch.write("large.jsonl", json_lines(long_sequential_history("k")));
-  const auto malformed = scratch.write("malformed.jsonl", "{\"client\": 1}\n");
+  const auto good = scratch.create_file("good.jsonl", json_lines({put(1, "a", 0, 1), get(2, "a", 2, 3)}));
+  const auto bad = scratch.create_file("bad.jsonl", json_lines({put(1, "a", 0, 1), get(2, "", 2, 3)}));
+  const auto large = scratch.create_file("large.jsonl", json_lines(long_sequential_history("k")));
+  const auto malformed = scratch.create_file("malformed.jsonl", "{\"client\": 1}\n");
 
   CHECK(run_lincheck({good}) == 0);
   CHECK(run_lincheck({bad}) == 1);
