@@ -28,9 +28,11 @@ std::optional<std::string> check_log_shape(const raft_log& log, term_t term) {
 
 }  // namespace
 
+std::optional<std::string> node::check_log() const { return check_log_shape(log_, term_); }
+
 std::optional<std::string> node::check_invariants() const {
   const index_t last = log_.last_index();
-  if (auto broken = check_log_shape(log_, term_)) return broken;
+  if (log_.last_id().term > term_) return describe("last log term ", log_.last_id().term, " above current ", term_);
   if (commit_ > last) return describe("commit ", commit_, " beyond last ", last);
   if (commit_ < log_.base().index) return describe("commit ", commit_, " below snapshot ", log_.base().index);
   if (persisted_ > last) return describe("persisted ", persisted_, " beyond last ", last);

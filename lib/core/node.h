@@ -129,8 +129,11 @@ class node {
   const progress* progress_of(node_id peer) const;
   std::uint64_t uncommitted_bytes() const { return uncommitted_bytes_; }
 
-  // LogCabin-style self check: a description of the first broken invariant.
+  // LogCabin-style self checks: a description of the first broken invariant.
+  // check_invariants is cheap enough to run after every input; check_log walks
+  // the whole log.
   std::optional<std::string> check_invariants() const;
+  std::optional<std::string> check_log() const;
 
  private:
   struct follower_state {};

@@ -50,6 +50,7 @@ class driven_node {
     const core::node_digest before = core::digest_of(node_);
     input(node_);
     if (auto broken = node_.check_invariants()) FAIL("node " << node_.id() << ": " << *broken);
+    if (auto broken = node_.check_log()) FAIL("node " << node_.id() << ": " << *broken);
     if (auto regressed = core::check_transition(before, node_)) FAIL("node " << node_.id() << ": " << *regressed);
   }
 
