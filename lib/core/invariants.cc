@@ -41,6 +41,7 @@ std::optional<std::string> node::check_invariants() const {
   if (applied_ > applying_) return describe("applied ", applied_, " beyond handed out ", applying_);
   if (unstable_from_ > last + 1) return describe("unstable_from ", unstable_from_, " beyond last + 1");
   if (configs_.empty() || !(configs_.rbegin()->second == config_)) return "config is not the latest in the log";
+  if (snapshot_.last_included.index < log_.base().index) return "compacted entries not covered by the snapshot";
   if (const leader_state* leader = leading()) {
     if (leader_ != self_) return "leader does not know itself as leader";
     if (log_.last_id().term != term_) return "leader's last entry is not of its term";

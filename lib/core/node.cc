@@ -31,9 +31,16 @@ node::node(node_id self, protocol_options options, restored_state restored, std:
       voted_for_(restored.state.voted_for),
       log_(restored.snapshot.last_included) {
   const index_t base = restored.snapshot.last_included.index;
+  snapshot_ = restored.snapshot;
   configs_[base] = restored.snapshot.config;
   config_ = restored.snapshot.config;
-  for (log_entry& entry : restored.entries) append_to_log(std::move(entry));
+  // Entries the snapshot covers are not needed; a log that does not continue
+  // the snapshot was superseded by it (an interrupted install).
+  for (log_entry& entry : restored.entries) {
+    if (entry.index <= base) continue;
+    if (entry.index != log_.last_index() + 1 || entry.term < log_.last_id().term) break;
+    append_to_log(std::move(entry));
+  }
   persisted_ = log_.last_index();
   unstable_from_ = persisted_ + 1;
   applied_ = applying_ = std::max(restored.applied, base);
@@ -168,6 +175,10 @@ void node::tick_election() {
 void node::tick_leader() {
   ++heartbeat_elapsed_;
   ++election_elapsed_;
+  leader_state& leader = *leading();
+  if (leader.transfer_target != no_node && ++leader.transfer_elapsed >= options_.election_timeout_min_ticks) {
+    leader.transfer_target = no_node;  // the target did not take over in time: carry on leading
+  }
   if (election_elapsed_ >= options_.election_timeout_min_ticks) {
     election_elapsed_ = 0;
     if (options_.check_quorum && !quorum_recently_active()) {
@@ -362,6 +373,7 @@ void node::handle(const append_response& response) {
       replication_due_ = true;  // the window has room, or the follower can now be streamed to
     }
     if (advanced) maybe_commit();
+    if (leading()) maybe_send_timeout_now(*leading());
     return;
   }
   // Fast back-off: skip the follower's whole conflicting term at once, to just
@@ -408,12 +420,57 @@ void node::handle(const timeout_now_response&) {}
 
 void node::handle(const snapshot_request& request) {
   accept_leader(request.from);
+  const log_id last = request.meta.last_included;
   auto answer = reply_to<snapshot_response>(request);
-  answer.last_index = log_.last_index();
-  send(request.from, answer);
+  answer.success = true;
+  if (last.index <= commit_) {
+    answer.last_index = commit_;  // nothing new in it
+  } else if (log_.contains(last)) {
+    commit_to(last.index);  // the log already holds it: keep the entries after it
+    answer.last_index = last.index;
+  } else {
+    install_snapshot(request.meta);
+    answer.last_index = last.index;
+  }
+  // The answer promises the snapshot (or the entries) are durable here.
+  send_when_durable(request.from, answer);
 }
 
-void node::handle(const snapshot_response&) {}
+// Replaces the log by the snapshot; the next write installs it.
+void node::install_snapshot(const snapshot_meta& meta) {
+  const log_id last = meta.last_included;
+  log_.reset(last);
+  configs_ = {{last.index, meta.config}};
+  config_ = meta.config;
+  snapshot_ = meta;
+  snapshot_to_install_ = meta;
+  commit_ = last.index;
+  // The write carrying the install orders everything after it, so the
+  // snapshot counts as durable from here on; earlier writes in flight carry
+  // entries it superseded.
+  persisted_ = last.index;
+  applying_ = last.index;
+  for (write_in_flight& write : writes_in_flight_) write.last_index = index_t{};
+  unstable_from_ = last.index + 1;
+}
+
+void node::handle(const snapshot_response& response) {
+  leader_state* leader = leading();
+  if (!leader) return;
+  auto found = leader->peers.find(response.from);
+  if (found == leader->peers.end()) return;
+  progress& pr = found->second;
+  pr.set_recently_active(true);
+  if (pr.state() != replication_state::snapshot) return;
+  if (!response.success) {
+    pr.snapshot_failed();
+    return;
+  }
+  const bool advanced = pr.acknowledge(response.last_index);
+  pr.become_probe();
+  replication_due_ = true;
+  if (advanced) maybe_commit();
+}
 
 void node::handle(const read_index_request& request) {
   pending_read read{.id = request.context, .requester = request.from, .request_id = request.request_id};
@@ -512,7 +569,10 @@ bool node::send_append(node_id peer, progress& pr, empty_append empty) {
   if (pr.paused()) return false;
   const index_t prev_index = pr.next() - 1;
   const std::optional<term_t> prev_term = log_.term_at(prev_index);
-  if (!prev_term) return false;  // compacted: the follower needs a snapshot
+  if (!prev_term) {  // compacted: the follower needs the snapshot
+    send_snapshot(peer, pr);
+    return false;
+  }
   append_request request;
   request.from = self_;
   request.term = term_;
@@ -535,6 +595,16 @@ bool node::send_append(node_id peer, progress& pr, empty_append empty) {
 
 // Every heartbeat broadcast is a numbered round: its quorum of answers confirms
 // the reads registered before it and renews the leader's lease.
+void node::send_snapshot(node_id peer, progress& pr) {
+  assert(snapshot_.last_included.index >= log_.base().index);
+  pr.become_snapshot(snapshot_.last_included.index);
+  snapshot_request request;
+  request.from = self_;
+  request.term = term_;
+  request.meta = snapshot_;
+  send(peer, std::move(request));
+}
+
 void node::send_heartbeats() {
   leader_state& leader = *leading();
   const std::uint64_t round = ++heartbeat_round_;
@@ -648,8 +718,10 @@ void node::fail_reads(node_id leader_hint) {
 
 bool node::committed_in_current_term() const { return log_.term_at(commit_) == term_; }
 
+// A transfer's target campaigns without waiting for the lease to run out, so a
+// leader handing over leadership no longer trusts its lease.
 bool node::lease_valid(const leader_state& leader) const {
-  return options_.check_quorum && now_ < leader.lease_expiry;
+  return options_.check_quorum && now_ < leader.lease_expiry && leader.transfer_target == no_node;
 }
 
 index_t node::reached_index(node_id voter) const {
@@ -670,12 +742,103 @@ void node::maybe_commit() {
   commit_to_announce_ = true;
   leader_state& leader = *leading();
   for (const pending_read& read : std::exchange(leader.reads_before_first_commit, {})) serve_read(leader, read);
+  advance_config();
+}
+
+// ---------------------------------------------------------------- membership and transfer
+
+bool node::config_change_pending() const { return configs_.rbegin()->first > commit_ || config_.joint(); }
+
+void node::append_config(const membership& config) {
+  append_to_log({term_, log_.last_index() + 1, entry_kind::membership, shared_bytes(encode_membership(config))});
+  replication_due_ = true;
+}
+
+// Once a configuration commits: a joint one is left for its incoming half, and
+// a leader that is no longer a voter steps down (it led the change this far).
+void node::advance_config() {
+  if (configs_.rbegin()->first > commit_) return;
+  if (config_.joint()) {
+    membership incoming = config_;
+    incoming.outgoing_voters.clear();
+    append_config(incoming);
+  } else if (!config_.is_voter(self_)) {
+    become_follower(term_, no_node);
+  }
+}
+
+std::error_code node::change_membership(membership target) {
+  const leader_state* leader = leading();
+  if (!leader) return make_error_code(errc::not_leader);
+  if (leader->transfer_target != no_node) return make_error_code(errc::transfer_in_progress);
+  if (config_change_pending()) return make_error_code(errc::membership_change_in_progress);
+  const bool overlap = std::any_of(target.learners.begin(), target.learners.end(),
+                                   [&](node_id id) { return target.voters.contains(id); });
+  if (target.voters.empty() || target.joint() || overlap || target.voters.contains(no_node))
+    return make_error_code(errc::invalid_argument);
+  if (target.voters != config_.voters) target.outgoing_voters = config_.voters;
+  append_config(target);
+  return {};
+}
+
+node_id node::transfer_target() const {
+  const leader_state* leader = leading();
+  return leader ? leader->transfer_target : no_node;
+}
+
+std::error_code node::transfer_leadership(node_id target) {
+  leader_state* leader = leading();
+  if (!leader) return make_error_code(errc::not_leader);
+  if (target == self_ || !config_.voters.contains(target)) return make_error_code(errc::invalid_argument);
+  if (leader->transfer_target != no_node) return make_error_code(errc::transfer_in_progress);
+  leader->transfer_target = target;
+  leader->transfer_elapsed = 0;
+  leader->timeout_now_sent = false;
+  replication_due_ = true;
+  maybe_send_timeout_now(*leader);
+  return {};
+}
+
+void node::maybe_send_timeout_now(leader_state& leader) {
+  if (leader.transfer_target == no_node || leader.timeout_now_sent) return;
+  const progress* pr = progress_of(leader.transfer_target);
+  if (!pr || pr->match() != log_.last_index()) return;
+  timeout_now_request request;
+  request.from = self_;
+  request.term = term_;
+  send(leader.transfer_target, request);
+  leader.timeout_now_sent = true;
+}
+
+// ---------------------------------------------------------------- snapshots
+
+void node::on_snapshot_built(const snapshot_meta& meta) {
+  if (meta.last_included.index > snapshot_.last_included.index) snapshot_ = meta;
+}
+
+void node::compact_log(index_t upto) {
+  assert(upto <= applied_ && upto <= snapshot_.last_included.index);
+  if (upto <= log_.base().index) return;
+  log_.compact({*log_.term_at(upto), upto});
+  // Keep the configuration in force at the new base, and the later ones.
+  auto in_force = std::prev(configs_.upper_bound(upto));
+  configs_.erase(configs_.begin(), in_force);
+}
+
+void node::report_snapshot_failed(node_id peer) {
+  leader_state* leader = leading();
+  if (!leader) return;
+  auto found = leader->peers.find(peer);
+  if (found != leader->peers.end() && found->second.state() == replication_state::snapshot)
+    found->second.snapshot_failed();
 }
 
 // ---------------------------------------------------------------- inputs from the engine
 
 proposal node::propose(std::string command) {
-  if (!leading()) return {make_error_code(errc::not_leader), {}, leader_};
+  const leader_state* leader = leading();
+  if (!leader) return {make_error_code(errc::not_leader), {}, leader_};
+  if (leader->transfer_target != no_node) return {make_error_code(errc::transfer_in_progress), {}, self_};
   if (options_.max_uncommitted_bytes != 0 && uncommitted_bytes_ > 0 &&
       uncommitted_bytes_ + command.size() > options_.max_uncommitted_bytes) {
     return {make_error_code(errc::overloaded), {}, self_};
@@ -726,7 +889,7 @@ void node::send_when_durable(node_id to, message_body body) {
 // The id of the write that will make the current term, vote and log durable:
 // the next one if anything is still unwritten, else the last one handed out.
 std::uint64_t node::write_covering_current_state() const {
-  const bool unwritten = hard_state_dirty_ || unstable_from_ <= log_.last_index();
+  const bool unwritten = snapshot_to_install_ || hard_state_dirty_ || unstable_from_ <= log_.last_index();
   return unwritten ? last_write_id_ + 1 : last_write_id_;
 }
 
@@ -747,7 +910,7 @@ void node::release_held_messages() {
 }
 
 bool node::has_output() const {
-  const bool unwritten = hard_state_dirty_ || unstable_from_ <= log_.last_index();
+  const bool unwritten = snapshot_to_install_ || hard_state_dirty_ || unstable_from_ <= log_.last_index();
   const bool releasable = std::any_of(held_.begin(), held_.end(),
                                       [this](const held_message& held) { return held.after_write <= durable_write_id_; });
   const leader_state* leader = leading();
@@ -762,12 +925,14 @@ output node::take_output() {
   if (leading() && (replication_due_ || commit_to_announce_)) replicate_to_all();
 
   output out;
-  if (hard_state_dirty_ || unstable_from_ <= log_.last_index()) {
+  if (snapshot_to_install_ || hard_state_dirty_ || unstable_from_ <= log_.last_index()) {
     out.write_id = ++last_write_id_;
+    out.snapshot_to_install = std::exchange(snapshot_to_install_, std::nullopt);
     if (hard_state_dirty_) out.state = hard_state{term_, voted_for_};
     out.entries = log_.slice(unstable_from_, log_.last_index(), std::numeric_limits<std::uint64_t>::max());
     out.commit_hint = commit_;
-    writes_in_flight_.push_back({out.write_id, out.entries.empty() ? index_t{} : out.entries.back().index});
+    const index_t written = out.entries.empty() ? index_t{} : out.entries.back().index;
+    writes_in_flight_.push_back({out.write_id, written});
     unstable_from_ = log_.last_index() + 1;
     hard_state_dirty_ = false;
   }

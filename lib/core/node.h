@@ -57,14 +57,20 @@ struct failed_read {
 
 // Everything a node produced since the previous take_output(). The engine's
 // obligations, in this order:
-// 1. If write_id != 0: persist `state` (term and vote, if any) and entries, as one atomic
-//    write ordered after every earlier write, then call on_persisted(write_id).
-//    Storage replaces any stored entry at or after entries.front().index.
+// 1. If write_id != 0: persist, ordered after every earlier write, then call
+//    on_persisted(write_id):
+//    a. if snapshot_to_install is set: install the snapshot received with it
+//       into the state machine, then purge the log storage up to its last
+//       entry (discarding the whole log), then report on_applied(its index);
+//       committed entries handed out earlier are applied before it;
+//    b. `state` (term and vote, if any) and entries, as one atomic write.
+//       Storage replaces any stored entry at or after entries.front().index.
 // 2. Send `messages`; they never depend on the write in step 1 (messages that
 //    do are held back by the node until on_persisted reports it durable).
 // 3. Apply `committed` to the state machine in order and report on_applied().
 struct output {
   std::uint64_t write_id = 0;
+  std::optional<snapshot_meta> snapshot_to_install;
   std::optional<hard_state> state;
   std::vector<log_entry> entries;
   index_t commit_hint;  // the commit index, to be saved with the write (optional)
@@ -102,6 +108,25 @@ class node {
   // Starts a linearizable read; its outcome, under `id`, comes in a later
   // output's reads_ready or reads_failed.
   void read_index(std::uint64_t id, read_mode mode);
+  // Membership change, one at a time: a change of voters goes through a joint
+  // configuration (C_old,new) that the leader leaves on its own once it commits;
+  // a change of learners alone takes one step. Errors: not_leader,
+  // membership_change_in_progress, transfer_in_progress, invalid_argument.
+  std::error_code change_membership(membership target);
+  // Hands leadership to `target` (a voter): proposals are refused meanwhile;
+  // once the target's log is up to date it is told to campaign at once. Aborts
+  // after an election timeout.
+  std::error_code transfer_leadership(node_id target);
+
+  // The state machine holds a snapshot; followers that need compacted entries
+  // will be sent it.
+  void on_snapshot_built(const snapshot_meta& meta);
+  // Drops log entries up to `upto` from memory. Precondition: upto <= applied
+  // index and upto <= the latest snapshot's last index.
+  void compact_log(index_t upto);
+  // Sending the snapshot to `peer` failed.
+  void report_snapshot_failed(node_id peer);
+
   // Every write up to `write_id` is durable.
   void on_persisted(std::uint64_t write_id);
   // The state machine has applied every entry up to `index`.
@@ -124,6 +149,9 @@ class node {
   index_t applied_index() const { return applied_; }
   const raft_log& log() const { return log_; }
   const membership& config() const { return config_; }
+  const snapshot_meta& snapshot() const { return snapshot_; }
+  // The node leadership is being handed to (no_node: none).
+  node_id transfer_target() const;
   const protocol_options& options() const { return options_; }
   // The leader's progress record for `peer`; nullptr when not leading or unknown.
   const progress* progress_of(node_id peer) const;
@@ -164,6 +192,11 @@ class node {
     std::vector<pending_read> reads_before_first_commit;
     bool round_due = false;           // a read waits for a round not yet sent
     std::uint64_t lease_expiry = 0;   // lease reads are served while now_ < this
+    // Leadership transfer in progress: its target, ticks since it began, and
+    // whether TimeoutNow went out.
+    node_id transfer_target;
+    std::uint32_t transfer_elapsed = 0;
+    bool timeout_now_sent = false;
   };
   // A message that may leave only once write `after_write` is durable.
   struct held_message {
@@ -232,6 +265,13 @@ class node {
   void replicate_to_all();
   void replicate_to(node_id peer, progress& pr, empty_append first);
   bool send_append(node_id peer, progress& pr, empty_append empty);
+  void send_snapshot(node_id peer, progress& pr);
+  void maybe_send_timeout_now(leader_state& leader);
+  // Configuration steps the leader takes once a configuration commits.
+  void advance_config();
+  bool config_change_pending() const;
+  void append_config(const membership& config);
+  void install_snapshot(const snapshot_meta& meta);
   void send_heartbeats();
   // Reads.
   void serve_read(leader_state& leader, pending_read read);
@@ -281,6 +321,11 @@ class node {
   // Every membership the log holds, by index, plus the snapshot's at base index:
   // what config_ falls back to when a truncation removes a membership entry.
   std::map<index_t, membership> configs_;
+  // The latest snapshot the state machine holds (what a lagging follower is
+  // sent). Covers at least the compacted entries: snapshot_ index >= log base.
+  snapshot_meta snapshot_;
+  // A snapshot received from the leader, to be installed by the next write.
+  std::optional<snapshot_meta> snapshot_to_install_;
 
   std::variant<follower_state, candidate_state, leader_state> role_state_;
   node_id leader_;                  // the leader of term_ as far as known (no_node: unknown)

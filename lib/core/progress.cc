@@ -59,6 +59,12 @@ void progress::become_snapshot(index_t snapshot_index) {
   inflight_.clear();
 }
 
+void progress::snapshot_failed() {
+  pending_snapshot_ = index_t{};
+  become_probe();
+  probe_sent_ = true;
+}
+
 void progress::sent_append(index_t last, std::uint64_t bytes) {
   if (state_ == replication_state::replicate) {
     if (last >= next_) {

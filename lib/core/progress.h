@@ -67,6 +67,9 @@ class progress {
   void become_probe();
   void become_replicate();
   void become_snapshot(index_t snapshot_index);
+  // The snapshot did not arrive: probe again from match, but only once the
+  // follower answers a heartbeat (no tight retry loop against a dead peer).
+  void snapshot_failed();
 
   // An append carrying entries up to `last` (and `bytes` of payload) was sent.
   void sent_append(index_t last, std::uint64_t bytes);

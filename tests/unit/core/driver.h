@@ -119,6 +119,33 @@ class cluster {
       auto [it, inserted] = nodes_.try_emplace(node_id(id), node_id(id), fresh_state(), options, id);
       it->second.apply_input([&](core::node& n) { n.bootstrap(config); });
     }
+    options_ = options;
+  }
+
+  // A brand-new node that joins later: empty log, no configuration.
+  void add_node(std::uint64_t id) { nodes_.try_emplace(node_id(id), node_id(id), fresh_state(), options_, id); }
+
+  // The membership in force after the entries `id` applied (what a state
+  // machine records).
+  membership applied_config(std::uint64_t id) {
+    membership config = snapshot_configs_[node_id(id)];
+    for (const log_entry& e : applied_[node_id(id)])
+      if (e.kind == entry_kind::membership) config = *decode_membership(e.payload.view());
+    return config;
+  }
+
+  // Node `id`'s state machine takes a snapshot at what it applied, and the node
+  // compacts its log up to `keep` entries before it.
+  snapshot_meta take_snapshot(std::uint64_t id, std::uint64_t keep = 0) {
+    driven_node& n = (*this)[id];
+    const index_t applied = n->applied_index();
+    const snapshot_meta meta{{*n->log().term_at(applied), applied}, applied_config(id)};
+    snapshots_[node_id(id)] = {meta, applied_[node_id(id)]};
+    n.apply_input([&](core::node& node) {
+      node.on_snapshot_built(meta);
+      if (applied.value > keep) node.compact_log(applied - keep);
+    });
+    return meta;
   }
 
   driven_node& operator[](std::uint64_t id) { return nodes_.at(node_id(id)); }
@@ -154,6 +181,7 @@ class cluster {
         n.persisted(out.write_id);
       }
     }
+    if (out.snapshot_to_install) install(id, *out.snapshot_to_install);
     for (message& m : out.messages) route(id, std::move(m));
     read_outcomes& reads = reads_[id];
     reads.ready.insert(reads.ready.end(), out.reads_ready.begin(), out.reads_ready.end());
@@ -199,7 +227,23 @@ class cluster {
     auto target = nodes_.find(m.to);
     if (target == nodes_.end()) return;
     ++delivered_;
+    // The snapshot's data travels with the request, as the engine streams it.
+    if (auto* offer = std::get_if<snapshot_request>(&m.body)) {
+      const auto& [meta, data] = snapshots_.at(from);
+      offer->meta = meta;
+      received_snapshots_[m.to] = {meta, data};
+    }
     target->second.step(m.body);
+  }
+
+  // The state machine takes the snapshot's state in place of its own.
+  void install(node_id id, const snapshot_meta& meta) {
+    auto& [received, data] = received_snapshots_.at(id);
+    REQUIRE(received == meta);
+    applied_[id] = data;
+    snapshot_configs_[id] = meta.config;
+    snapshots_[id] = {meta, data};
+    (*this)[id.value].apply_input([&](core::node& n) { n.on_applied(meta.last_included.index); });
   }
 
   std::map<node_id, driven_node> nodes_;
@@ -208,6 +252,12 @@ class cluster {
   std::map<node_id, std::vector<std::uint64_t>> pending_writes_;
   std::map<node_id, std::vector<log_entry>> applied_;
   std::map<node_id, read_outcomes> reads_;
+  protocol_options options_;
+  // Each node's latest snapshot (meta and the applied entries it holds), the
+  // snapshot each node last received, and the config its snapshot started from.
+  std::map<node_id, std::pair<snapshot_meta, std::vector<log_entry>>> snapshots_;
+  std::map<node_id, std::pair<snapshot_meta, std::vector<log_entry>>> received_snapshots_;
+  std::map<node_id, membership> snapshot_configs_;
   std::size_t delivered_ = 0;
 };
 
