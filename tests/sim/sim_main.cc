@@ -2,6 +2,7 @@
 //
 //   coraft-sim --seeds N [--first S] [--nodes 3|5] [--faults none|light|heavy]
 //              [--jobs J] [--trace] [--history FILE] [--acknowledge-before-durable]
+//              [--clock-drift F] [--lease-share F] [--client-timeout UNITS]
 //
 // Prints one line per failing seed with the violation and the event trace
 // that leads to it (rerun the seed alone with --trace for the whole trace),
@@ -34,9 +35,17 @@ struct arguments {
 [[noreturn]] void usage(const char* problem) {
   std::fprintf(stderr,
                "coraft-sim: %s\nusage: coraft-sim --seeds N [--first S] [--nodes 3|5] [--faults none|light|heavy] "
-               "[--jobs J] [--trace] [--history FILE] [--acknowledge-before-durable]\n",
+               "[--jobs J] [--trace] [--history FILE] [--acknowledge-before-durable] [--clock-drift F] "
+               "[--lease-share F] [--client-timeout UNITS]\n",
                problem);
   std::exit(2);
+}
+
+double fraction(const char* text) {
+  char* end = nullptr;
+  const double value = std::strtod(text, &end);
+  if (end == text || *end != '\0' || value < 0 || value > 1) usage("expected a fraction between 0 and 1");
+  return value;
 }
 
 std::uint64_t number(const char* text) {
@@ -74,6 +83,12 @@ arguments parse(int argc, char** argv) {
       }
     } else if (flag == "--jobs") {
       args.jobs = static_cast<unsigned>(std::max<std::uint64_t>(1, number(value())));
+    } else if (flag == "--clock-drift") {
+      args.config.faults.clock_drift = fraction(value());
+    } else if (flag == "--client-timeout") {
+      args.config.client_timeout_units = number(value());
+    } else if (flag == "--lease-share") {
+      args.config.lease_read_share = fraction(value());
     } else if (flag == "--history") {
       args.config.history_file = value();
     } else if (flag == "--trace") {
@@ -119,6 +134,10 @@ int main(int argc, char** argv) {
       totals.crashes += outcome.stats.crashes;
       totals.partitions += outcome.stats.partitions;
       totals.elections_won += outcome.stats.elections_won;
+      totals.membership_changes += outcome.stats.membership_changes;
+      totals.transfers += outcome.stats.transfers;
+      totals.snapshots_installed += outcome.stats.snapshots_installed;
+      totals.unknown_outcomes += outcome.stats.unknown_outcomes;
       if (!outcome.ok) {
         failures.push_back(seed);
         report_failure(seed, args, outcome);
@@ -129,13 +148,13 @@ int main(int argc, char** argv) {
   for (unsigned j = 0; j < args.jobs; ++j) threads.emplace_back(worker);
   for (auto& thread : threads) thread.join();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  std::printf(
-      "%llu seeds from %llu, %d nodes: %zu failed; %.1f s, %.1f seeds/s; %llu events, %llu client "
-      "operations, %llu crashes, %llu partitions, %llu elections\n",
-      static_cast<unsigned long long>(args.seeds), static_cast<unsigned long long>(args.first), args.config.nodes,
-      failures.size(), seconds, static_cast<double>(args.seeds) / seconds,
-      static_cast<unsigned long long>(totals.events), static_cast<unsigned long long>(totals.client_operations),
-      static_cast<unsigned long long>(totals.crashes), static_cast<unsigned long long>(totals.partitions),
-      static_cast<unsigned long long>(totals.elections_won));
+  auto count = [](std::uint64_t n) { return static_cast<unsigned long long>(n); };
+  std::printf("%llu seeds from %llu, %d nodes: %zu failed; %.1f s, %.1f seeds/s\n", count(args.seeds),
+              count(args.first), args.config.nodes, failures.size(), seconds, static_cast<double>(args.seeds) / seconds);
+  std::printf("  %llu events, %llu client operations (%llu of unknown outcome), %llu crashes, %llu partitions, "
+              "%llu elections, %llu membership changes, %llu transfers, %llu snapshots installed\n",
+              count(totals.events), count(totals.client_operations), count(totals.unknown_outcomes),
+              count(totals.crashes), count(totals.partitions), count(totals.elections_won),
+              count(totals.membership_changes), count(totals.transfers), count(totals.snapshots_installed));
   return failures.empty() ? 0 : 1;
 }

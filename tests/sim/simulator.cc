@@ -115,15 +115,34 @@ class event_queue {
   time_point now_ = 0;
 };
 
+// A state machine snapshot: the store as of `meta`.
+struct stored_snapshot {
+  snapshot_meta meta;
+  kv::store store;
+};
+
 // A node's disk: what survives a crash.
 struct disk_state {
   hard_state state;
-  std::vector<log_entry> log;  // log[i].index == i + 1
+  log_id purged;
+  std::vector<log_entry> log;  // log[i].index == purged.index + 1 + i
   index_t commit_hint;
+  std::optional<stored_snapshot> snapshot;
+
+  index_t last_index() const { return purged.index + log.size(); }
+  void replace_from(const std::vector<log_entry>& entries) {
+    log.resize(entries.front().index - purged.index - 1);
+    log.insert(log.end(), entries.begin(), entries.end());
+  }
+  void purge(log_id upto) {
+    log.erase(log.begin(), log.begin() + static_cast<std::ptrdiff_t>(upto.index - purged.index));
+    purged = upto;
+  }
 };
 
 struct pending_write {
   std::uint64_t id;
+  std::optional<stored_snapshot> install;
   std::optional<hard_state> state;
   std::vector<log_entry> entries;
   index_t commit_hint;
@@ -152,7 +171,10 @@ struct sim_node {
   disk_state disk;
   std::deque<pending_write> writes;  // issued, not yet durable, in order
   time_point last_write_done = 0;
-  kv::store store;  // the state machine: volatile, rebuilt from the log
+  kv::store store;  // the state machine: volatile, rebuilt from snapshot and log
+  membership applied_config;  // the membership the state machine recorded
+  std::optional<stored_snapshot> received;  // a snapshot the leader streamed
+  bool founder = false;
   std::map<index_t, std::pair<waiter, term_t>> proposals;
   std::map<std::uint64_t, std::pair<waiter, std::string>> reads;  // by read id, until confirmed
   std::multimap<index_t, std::pair<waiter, std::string>> confirmed_reads;
@@ -175,6 +197,13 @@ struct client_state {
   // answer to an earlier request is never taken for the current one.
   std::uint64_t attempt = 0;
   node_id target;
+};
+
+// An entry known committed: its term, and the term of the node that first saw
+// it committed (the leader whose commit index covered it).
+struct committed_entry {
+  term_t term;
+  term_t committed_in;
 };
 
 struct entry_fingerprint {
@@ -213,9 +242,11 @@ class world {
   // ------------------------------------------------------------ set-up and time
 
   void start() {
-    for (node_id id : founders_.voters) {
-      sim_node& n = nodes_[id];
-      n.id = id;
+    snapshot_every_ = uniform(cfg_.snapshot_every_min_entries, cfg_.snapshot_every_max_entries);
+    for (int i = 1; i <= cfg_.nodes + cfg_.spares; ++i) {
+      sim_node& n = nodes_[node_id(i)];
+      n.id = node_id(i);
+      n.founder = founders_.voters.contains(n.id);
       n.clock_rate = 1 + faults_.clock_drift * (2 * unit_random() - 1);
       boot(n);
     }
@@ -223,11 +254,13 @@ class world {
       client_state& c = clients_.emplace_back();
       c.index = i;
       c.session = static_cast<std::uint64_t>(i) + 1;
-      c.target = node_id(1 + random_() % cfg_.nodes);
+      c.target = random_node();
       events_.at(uniform(0, cfg_.tick_units), [this, i] { start_operation(clients_[i]); });
     }
     schedule_partition();
     schedule_crash();
+    schedule_membership_change();
+    schedule_transfer();
   }
 
   void run_until(time_point end) {
@@ -244,6 +277,7 @@ class world {
   }
 
   double unit_random() { return std::uniform_real_distribution<double>(0, 1)(random_); }
+  node_id random_node() { return node_id(1 + random_() % nodes_.size()); }
   std::uint64_t uniform(std::uint64_t low, std::uint64_t high) {
     return low + (high > low ? random_() % (high - low + 1) : 0);
   }
@@ -262,15 +296,21 @@ class world {
     restored.state = n.disk.state;
     restored.entries = n.disk.log;
     restored.committed = n.disk.commit_hint;
-    n.core.emplace(n.id, cfg_.protocol, std::move(restored), random_());
     n.store = {};
+    n.applied_config = {};
+    if (n.disk.snapshot) {
+      restored.snapshot = n.disk.snapshot->meta;
+      restored.applied = n.disk.snapshot->meta.last_included.index;
+      n.store = n.disk.snapshot->store;
+      n.applied_config = n.disk.snapshot->meta.config;
+    }
+    n.core.emplace(n.id, cfg_.protocol, std::move(restored), random_());
     n.digest = core::digest_of(*n.core);
     n.observed_role = core::role::follower;
     n.observed_commit = n.core->commit_index();
-    trace(n.id, " boots: term ", n.disk.state.term, " log ", n.disk.log.size());
-    if (n.disk.log.empty()) {
-      input(n, [&](core::node& c) { c.bootstrap(founders_); });
-    }
+    trace(n.id, " boots: term ", n.disk.state.term, " log ", n.disk.purged, "..", n.disk.last_index());
+    const bool blank = n.disk.log.empty() && !n.disk.snapshot && n.disk.purged == log_id{};
+    if (n.founder && blank) input(n, [&](core::node& c) { c.bootstrap(founders_); });
     check_log(n);
     schedule_tick(n);
   }
@@ -283,6 +323,7 @@ class world {
     n.proposals.clear();
     n.reads.clear();
     n.confirmed_reads.clear();
+    n.received.reset();
     ++n.incarnation;
   }
 
@@ -317,7 +358,9 @@ class world {
 
   void issue_write(sim_node& n, const core::output& out) {
     check_written_entries(n, out.entries);
-    n.writes.push_back({out.write_id, out.state, out.entries, out.commit_hint});
+    std::optional<stored_snapshot> install;
+    if (out.snapshot_to_install) install = take_received_snapshot(n, *out.snapshot_to_install);
+    n.writes.push_back({out.write_id, std::move(install), out.state, out.entries, out.commit_hint});
     const time_point done =
         std::max(n.last_write_done, now() + uniform(faults_.disk_min_units, faults_.disk_max_units));
     n.last_write_done = done;
@@ -331,13 +374,32 @@ class world {
   void complete_write(sim_node& n) {
     pending_write write = std::move(n.writes.front());
     n.writes.pop_front();
-    if (write.state) n.disk.state = *write.state;
-    if (!write.entries.empty()) {
-      n.disk.log.resize(write.entries.front().index.value - 1);
-      n.disk.log.insert(n.disk.log.end(), write.entries.begin(), write.entries.end());
+    if (write.install) {
+      n.disk.log.clear();
+      n.disk.purged = write.install->meta.last_included;
+      n.disk.snapshot = std::move(write.install);
     }
-    n.disk.commit_hint = std::max(n.disk.commit_hint, std::min(write.commit_hint, index_t(n.disk.log.size())));
+    if (write.state) n.disk.state = *write.state;
+    if (!write.entries.empty()) n.disk.replace_from(write.entries);
+    n.disk.commit_hint = std::max(n.disk.commit_hint, std::min(write.commit_hint, n.disk.last_index()));
     if (!cfg_.acknowledge_before_durable) input(n, [&](core::node& c) { c.on_persisted(write.id); });
+  }
+
+  // The state machine takes a snapshot the leader sent in place of its state.
+  stored_snapshot take_received_snapshot(sim_node& n, const snapshot_meta& meta) {
+    if (!n.received || !(n.received->meta == meta))
+      throw violation(describe(n.id, " installs a snapshot at ", meta.last_included, " it never received"));
+    const index_t index = meta.last_included.index;
+    if (index.value <= committed_.size() && committed_[index.value - 1].term != meta.last_included.term)
+      throw violation(describe(n.id, " installs a snapshot ending at an uncommitted entry ", meta.last_included));
+    stored_snapshot snapshot = std::move(*n.received);
+    n.received.reset();
+    n.store = snapshot.store;
+    n.applied_config = meta.config;
+    n.core->on_applied(index);
+    ++stats_.snapshots_installed;
+    trace(n.id, " installs snapshot ", meta.last_included);
+    return snapshot;
   }
 
   void apply(sim_node& n, const std::vector<log_entry>& entries) {
@@ -348,12 +410,34 @@ class world {
         auto command = kv::decode(entry.payload.view());
         if (!command) throw violation(describe(n.id, " applied an undecodable command at ", entry.index));
         answer = n.store.apply(*command);
+      } else if (entry.kind == entry_kind::membership) {
+        n.applied_config = *decode_membership(entry.payload.view());
       }
       answer_proposal(n, entry, answer);
     }
     const index_t applied = entries.back().index;
     n.core->on_applied(applied);
     serve_confirmed_reads(n);
+    maybe_take_snapshot(n);
+  }
+
+  // The state machine snapshots itself now and then (durably at once); the log
+  // is compacted behind the snapshot, keeping a random number of entries.
+  void maybe_take_snapshot(sim_node& n) {
+    const index_t applied = n.core->applied_index();
+    const index_t last = n.disk.snapshot ? n.disk.snapshot->meta.last_included.index : index_t{};
+    if (applied - last < snapshot_every_) return;
+    const snapshot_meta meta{{*n.core->log().term_at(applied), applied}, n.applied_config};
+    n.disk.snapshot = stored_snapshot{meta, n.store};
+    n.core->on_snapshot_built(meta);
+    const std::uint64_t keep = uniform(0, cfg_.max_entries_kept_after_snapshot);
+    if (applied.value <= keep) return;
+    const index_t upto = applied - keep;
+    if (upto <= n.core->log().base().index) return;
+    const log_id compacted{*n.core->log().term_at(upto), upto};
+    n.core->compact_log(upto);
+    if (upto > n.disk.purged.index) n.disk.purge(compacted);
+    trace(n.id, " snapshots at ", meta.last_included, ", compacts to ", compacted);
   }
 
   void answer_proposal(sim_node& n, const log_entry& entry, const std::string& answer) {
@@ -402,9 +486,19 @@ class world {
       trace(from, " -> ", to, " dropped ", body_name(m.body));
       return;
     }
+    // A snapshot offer carries the sender's latest snapshot, as the engine streams it.
+    std::optional<stored_snapshot> data;
+    if (auto* offer = std::get_if<snapshot_request>(&m.body)) {
+      data = nodes_.at(from).disk.snapshot;
+      if (!data) throw violation(describe(from, " offers a snapshot it does not have"));
+      offer->meta = data->meta;
+    }
     const int copies = chance(faults_.duplicate_probability) ? 2 : 1;
     for (int copy = 0; copy < copies; ++copy) {
-      events_.at(now() + network_delay(), [this, from, m] { deliver(from, m); });
+      events_.at(now() + network_delay(), [this, from, m, data] {
+        if (data) nodes_.at(m.to).received = data;
+        deliver(from, m);
+      });
     }
   }
 
@@ -498,9 +592,74 @@ class world {
     });
   }
 
+  void schedule_membership_change() {
+    if (cfg_.membership_change_every_units == 0) return;
+    events_.at(now() + uniform(1, 2 * cfg_.membership_change_every_units), [this] {
+      if (quiet_) return;
+      if (auto leader = current_leader()) change_membership(nodes_.at(*leader));
+      schedule_membership_change();
+    });
+  }
+
+  // One random step: add a learner, promote one, remove a learner, or remove a
+  // voter (the leader included) while at least three remain.
+  void change_membership(sim_node& leader) {
+    membership target = leader.core->config();
+    target.outgoing_voters.clear();
+    std::vector<node_id> outsiders;
+    for (auto& [id, n] : nodes_)
+      if (!target.contains(id)) outsiders.push_back(id);
+    auto pick = [&](const auto& ids) { return *std::next(ids.begin(), static_cast<std::ptrdiff_t>(random_() % ids.size())); };
+    switch (random_() % 4) {
+      case 0:
+        if (outsiders.empty()) return;
+        target.learners.insert(pick(outsiders));
+        break;
+      case 1:
+        if (target.learners.empty()) return;
+        {
+          const node_id promoted = pick(target.learners);
+          target.learners.erase(promoted);
+          target.voters.insert(promoted);
+        }
+        break;
+      case 2:
+        if (target.learners.empty()) return;
+        target.learners.erase(pick(target.learners));
+        break;
+      default:
+        if (target.voters.size() <= 3) return;
+        target.voters.erase(pick(target.voters));
+        break;
+    }
+    std::error_code refused;
+    input(leader, [&](core::node& c) { refused = c.change_membership(target); });
+    if (refused) return;
+    ++stats_.membership_changes;
+    trace(leader.id, " changes membership: voters ", target.voters.size(), " learners ", target.learners.size());
+  }
+
+  void schedule_transfer() {
+    if (cfg_.transfer_every_units == 0) return;
+    events_.at(now() + uniform(1, 2 * cfg_.transfer_every_units), [this] {
+      if (quiet_) return;
+      if (auto leader = current_leader()) {
+        sim_node& n = nodes_.at(*leader);
+        const node_id target = random_node();
+        std::error_code refused;
+        input(n, [&](core::node& c) { refused = c.transfer_leadership(target); });
+        if (!refused) {
+          ++stats_.transfers;
+          trace(n.id, " transfers leadership to ", target);
+        }
+      }
+      schedule_transfer();
+    });
+  }
+
   sim_node& pick_crash_victim() {
     if (auto leader = current_leader(); leader && chance(0.5)) return nodes_.at(*leader);
-    return nodes_.at(node_id(1 + random_() % cfg_.nodes));
+    return nodes_.at(random_node());
   }
 
   std::optional<node_id> current_leader() const {
@@ -536,7 +695,8 @@ class world {
       c.record.kind = lin::kv_kind::append;
     } else {
       c.record.kind = lin::kv_kind::get;
-      c.path = static_cast<read_path>(random_() % 4);
+      constexpr read_path others[] = {read_path::log, read_path::read_index, read_path::follower};
+      c.path = chance(cfg_.lease_read_share) ? read_path::lease : others[random_() % 3];
     }
     if (c.path == read_path::log) c.command.sequence = ++c.sequence;
     c.command.value = describe("c", c.index, "s", c.sequence, ",");
@@ -551,7 +711,7 @@ class world {
     events_.at(now() + cfg_.client_timeout_units, [this, &c, attempt] {
       if (!c.busy || c.attempt != attempt) return;
       trace("client ", c.index, " times out on ", c.target);
-      c.target = node_id(1 + random_() % cfg_.nodes);
+      c.target = random_node();
       send_attempt(c);
     });
   }
@@ -584,7 +744,7 @@ class world {
         finish_operation(c, answer);
         return;
       }
-      c.target = leader_hint != no_node ? leader_hint : node_id(1 + random_() % cfg_.nodes);
+      c.target = leader_hint != no_node ? leader_hint : random_node();
       events_.at(now() + 20, [this, &c, attempt = who.attempt] {
         if (c.busy && c.attempt == attempt) send_attempt(c);
       });
@@ -616,7 +776,9 @@ class world {
     if (auto broken = n.core->check_log()) throw violation(describe(n.id, ": ", *broken));
   }
 
-  // At most one leader per term, and a new leader holds every committed entry.
+  // At most one leader per term, and a new leader holds every entry committed
+  // in an earlier term (Leader Completeness; a leader of an older term elected
+  // late by delayed votes need not hold what later terms committed).
   void check_role(sim_node& n) {
     const core::role role = n.core->current_role();
     if (role == core::role::leader && n.observed_role != core::role::leader) {
@@ -626,10 +788,12 @@ class world {
         throw violation(describe("two leaders in ", term, ": ", it->second, " and ", n.id));
       ++stats_.elections_won;
       trace(n.id, " leads ", term);
-      if (!committed_.empty()) {
-        const index_t last_committed(committed_.size());
+      auto earlier = std::find_if(committed_.rbegin(), committed_.rend(),
+                                  [&](const committed_entry& e) { return e.committed_in < term; });
+      if (earlier != committed_.rend()) {
+        const index_t last_committed(static_cast<std::uint64_t>(committed_.rend() - earlier));
         const auto held = n.core->log().term_at(last_committed);
-        if (last_committed > n.core->log().base().index && held != committed_.back().first)
+        if (last_committed > n.core->log().base().index && held != earlier->term)
           throw violation(describe("leader ", n.id, " of ", term, " lacks committed entry ", last_committed));
       }
       check_log(n);
@@ -640,14 +804,14 @@ class world {
   // Committed entries never change: every node commits the same entry at an index.
   void record_commit(sim_node& n) {
     const index_t commit = n.core->commit_index();
-    for (index_t i = n.observed_commit + 1; i <= commit; ++i) {
+    for (index_t i = std::max(n.observed_commit, n.core->log().base().index) + 1; i <= commit; ++i) {
       const term_t term = *n.core->log().term_at(i);
       if (i.value <= committed_.size()) {
-        if (committed_[i.value - 1].first != term)
-          throw violation(describe(n.id, " committed ", term, " at ", i, " where ", committed_[i.value - 1].first,
+        if (committed_[i.value - 1].term != term)
+          throw violation(describe(n.id, " committed ", term, " at ", i, " where ", committed_[i.value - 1].term,
                                    " was committed"));
       } else if (i.value == committed_.size() + 1) {
-        committed_.emplace_back(term, std::string(n.core->log().at(i).payload.view()));
+        committed_.push_back({term, n.core->term()});
       }
     }
     n.observed_commit = std::max(n.observed_commit, commit);
@@ -683,17 +847,24 @@ class world {
     }
   }
 
-  // Every durable log agrees with what was committed.
+  // Every node's log agrees with what was committed, up to its commit index (a
+  // removed member may hold a stale uncommitted tail forever), and so does its
+  // disk up to the commit index it saved.
   void check_final_logs() {
     for (auto& [id, n] : nodes_) {
       if (!n.core) continue;
       check_log(n);
       const core::raft_log& log = n.core->log();
-      const index_t last = std::min(log.last_index(), index_t(committed_.size()));
-      for (index_t i = log.first_index(); i <= last; ++i)
-        if (log.at(i).term != committed_[i.value - 1].first)
-          throw violation(describe(id, " holds ", log.at(i).id(), " where another entry was committed"));
+      for (index_t i = log.first_index(); i <= n.core->commit_index(); ++i)
+        check_committed_entry(id, log.at(i));
+      for (const log_entry& entry : n.disk.log)
+        if (entry.index <= n.disk.commit_hint) check_committed_entry(id, entry);
     }
+  }
+
+  void check_committed_entry(node_id id, const log_entry& entry) {
+    if (entry.index.value > committed_.size() || entry.term != committed_[entry.index.value - 1].term)
+      throw violation(describe(id, " holds ", entry.id(), " as committed where another entry was committed"));
   }
 
   void check_history() {
@@ -727,9 +898,10 @@ class world {
   std::set<std::pair<node_id, node_id>> blocked_;  // directed links that drop everything
   bool quiet_ = false;
   std::uint64_t next_read_id_ = 0;
+  std::uint64_t snapshot_every_ = 0;  // applied entries between snapshots, per seed
 
   std::map<term_t, node_id> leaders_;
-  std::vector<std::pair<term_t, std::string>> committed_;  // by index - 1
+  std::vector<committed_entry> committed_;  // by index - 1
   std::map<std::pair<std::uint64_t, std::uint64_t>, entry_fingerprint> entries_;
   std::map<std::uint64_t, std::pair<term_t, std::string>> applied_;
   std::vector<lin::kv_operation> history_;

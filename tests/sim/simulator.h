@@ -42,13 +42,26 @@ struct fault_profile {
 };
 
 struct config {
-  int nodes = 3;
+  int nodes = 3;    // founding voters
+  int spares = 2;   // nodes outside the group at first, for membership changes
   int clients = 5;
   int keys = 3;
   std::uint64_t tick_units = 100;
   std::uint64_t fault_units = 100'000;  // simulated time with faults
   std::uint64_t quiet_units = 40'000;   // then without, to check liveness
   std::uint64_t client_timeout_units = 3'000;
+  // Share of reads served under the leader's lease (the rest go through the
+  // log, ReadIndex or a follower in equal parts).
+  double lease_read_share = 0.25;
+  // Random membership changes (add or remove learners, promote, remove voters
+  // including the leader) and leadership transfers, on average this often.
+  std::uint64_t membership_change_every_units = 8'000;
+  std::uint64_t transfer_every_units = 10'000;
+  // Each node snapshots its state machine every so many applied entries (a
+  // per-seed choice in this range) and keeps up to so many entries behind it.
+  std::uint64_t snapshot_every_min_entries = 20;
+  std::uint64_t snapshot_every_max_entries = 300;
+  std::uint64_t max_entries_kept_after_snapshot = 50;
   fault_profile faults = fault_profile::heavy();
   protocol_options protocol = default_protocol();
   // Test-only breakage, to show the checkers can fail: the simulated disk
@@ -71,6 +84,9 @@ struct statistics {
   std::uint64_t partitions = 0;
   std::uint64_t elections_won = 0;
   std::uint64_t max_commit = 0;
+  std::uint64_t membership_changes = 0;
+  std::uint64_t transfers = 0;
+  std::uint64_t snapshots_installed = 0;
 };
 
 struct result {

@@ -167,3 +167,47 @@ TEST_CASE("a read on a node that leads nothing fails with not_leader and a hint"
   CHECK(outcomes.failed[0].error == errc::not_leader);
   CHECK(outcomes.failed[0].leader_hint == node_id(3));
 }
+
+namespace {
+
+// Node 1 leads and holds a lease; it is then cut off, and nodes 2 and 3 tick
+// `follower_ticks` times for every `leader_ticks` of node 1 until one of them
+// leads and commits a new entry. Returns the outcome of a lease read on node 1
+// and node 2's commit index.
+std::pair<read_outcomes, index_t> lease_read_after_takeover(int follower_ticks, int leader_ticks) {
+  cluster c({1, 2, 3}, lease_options());
+  c.elect(1);
+  c.tick(1, 2);
+  c.settle();
+  c.cut(1);
+  for (int round = 0; round < 200 && c[2]->current_role() != role::leader; ++round) {
+    c.tick(2, follower_ticks);
+    c.tick(3, follower_ticks);
+    c.tick(1, leader_ticks);
+    c.settle();
+  }
+  REQUIRE(c[2]->current_role() == role::leader);
+  REQUIRE_FALSE(c[2].propose("written by the new leader").error);
+  c.settle();
+  c[1].apply_input([](core::node& n) { n.read_index(1, read_mode::lease); });
+  return {drain_reads(c, 1), c[2]->commit_index()};
+}
+
+}  // namespace
+
+TEST_CASE("within the drift bound a deposed leader's lease runs out before another leader is elected") {
+  // The followers' clocks run 5/4 as fast as the leader's, within the bound of
+  // 2 ticks in 10: the lease lasts 8 of the leader's ticks, which is no longer
+  // than the 10 follower ticks any election waits for.
+  auto [outcomes, new_commit] = lease_read_after_takeover(5, 4);
+  CHECK(outcomes.ready.empty());
+}
+
+TEST_CASE("beyond the drift bound a deposed leader can serve a stale lease read") {
+  // The followers' clocks run 10 times as fast as the leader's: a new leader is
+  // elected and commits while the old one still trusts its lease. This is why
+  // max_clock_drift_ticks must bound the real drift.
+  auto [outcomes, new_commit] = lease_read_after_takeover(10, 1);
+  REQUIRE(outcomes.ready.size() == 1);
+  CHECK(outcomes.ready[0].index < new_commit);
+}
