@@ -436,7 +436,8 @@ class world {
     if (upto <= n.core->log().base().index) return;
     const log_id compacted{*n.core->log().term_at(upto), upto};
     n.core->compact_log(upto);
-    if (upto > n.disk.purged.index) n.disk.purge(compacted);
+    // Applied entries are durable, unless the disk lies about durability.
+    if (upto > n.disk.purged.index && upto <= n.disk.last_index()) n.disk.purge(compacted);
     trace(n.id, " snapshots at ", meta.last_included, ", compacts to ", compacted);
   }
 
