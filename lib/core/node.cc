@@ -71,6 +71,15 @@ const progress* node::progress_of(node_id peer) const {
   return found == leader->peers.end() ? nullptr : &found->second;
 }
 
+progress* node::peer_progress(node_id peer) { return const_cast<progress*>(progress_of(peer)); }
+
+// The progress of a peer that just answered us, marked active for check-quorum.
+progress* node::responder_progress(node_id peer) {
+  progress* pr = peer_progress(peer);
+  if (pr) pr->set_recently_active(true);
+  return pr;
+}
+
 // ---------------------------------------------------------------- roles
 
 void node::become_follower(term_t term, node_id leader) {
@@ -355,12 +364,9 @@ void node::handle(const append_request& request) {
 }
 
 void node::handle(const append_response& response) {
-  leader_state* leader = leading();
-  if (!leader) return;
-  auto found = leader->peers.find(response.from);
-  if (found == leader->peers.end()) return;
-  progress& pr = found->second;
-  pr.set_recently_active(true);
+  progress* responder = responder_progress(response.from);
+  if (!responder) return;
+  progress& pr = *responder;
   if (response.success) {
     const bool advanced = pr.acknowledge(response.match_index);
     const bool found_match = pr.state() == replication_state::probe && pr.match() == response.match_index;
@@ -398,17 +404,14 @@ void node::handle(const heartbeat_request& request) {
 }
 
 void node::handle(const heartbeat_response& response) {
-  leader_state* leader = leading();
-  if (!leader) return;
-  auto found = leader->peers.find(response.from);
-  if (found == leader->peers.end()) return;
-  progress& pr = found->second;
-  pr.set_recently_active(true);
-  pr.heard_heartbeat();
-  if (pr.match() < log_.last_index()) replicate_to(response.from, pr, empty_append::always);
-  std::uint64_t& answered = leader->answered_round[response.from];
+  progress* pr = responder_progress(response.from);
+  if (!pr) return;
+  pr->heard_heartbeat();
+  if (pr->match() < log_.last_index()) replicate_to(response.from, *pr, empty_append::always);
+  leader_state& leader = *leading();
+  std::uint64_t& answered = leader.answered_round[response.from];
   answered = std::max(answered, response.read_round);
-  confirm_rounds(*leader);
+  confirm_rounds(leader);
 }
 
 void node::handle(const timeout_now_request& request) {
@@ -455,19 +458,14 @@ void node::install_snapshot(const snapshot_meta& meta) {
 }
 
 void node::handle(const snapshot_response& response) {
-  leader_state* leader = leading();
-  if (!leader) return;
-  auto found = leader->peers.find(response.from);
-  if (found == leader->peers.end()) return;
-  progress& pr = found->second;
-  pr.set_recently_active(true);
-  if (pr.state() != replication_state::snapshot) return;
+  progress* pr = responder_progress(response.from);
+  if (!pr || pr->state() != replication_state::snapshot) return;
   if (!response.success) {
-    pr.snapshot_failed();
+    pr->snapshot_failed();
     return;
   }
-  const bool advanced = pr.acknowledge(response.last_index);
-  pr.become_probe();
+  const bool advanced = pr->acknowledge(response.last_index);
+  pr->become_probe();
   replication_due_ = true;
   if (advanced) maybe_commit();
 }
@@ -826,11 +824,8 @@ void node::compact_log(index_t upto) {
 }
 
 void node::report_snapshot_failed(node_id peer) {
-  leader_state* leader = leading();
-  if (!leader) return;
-  auto found = leader->peers.find(peer);
-  if (found != leader->peers.end() && found->second.state() == replication_state::snapshot)
-    found->second.snapshot_failed();
+  progress* pr = peer_progress(peer);
+  if (pr && pr->state() == replication_state::snapshot) pr->snapshot_failed();
 }
 
 // ---------------------------------------------------------------- inputs from the engine
@@ -862,11 +857,8 @@ void node::on_persisted(std::uint64_t write_id) {
 void node::on_applied(index_t index) { applied_ = std::max(applied_, std::min(index, applying_)); }
 
 void node::report_unreachable(node_id peer) {
-  leader_state* leader = leading();
-  if (!leader) return;
-  auto found = leader->peers.find(peer);
-  if (found != leader->peers.end() && found->second.state() == replication_state::replicate)
-    found->second.become_probe();
+  progress* pr = peer_progress(peer);
+  if (pr && pr->state() == replication_state::replicate) pr->become_probe();
 }
 
 // ---------------------------------------------------------------- output

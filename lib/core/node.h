@@ -221,6 +221,8 @@ class node {
   bool in_leader_lease() const;
   leader_state* leading();
   const leader_state* leading() const;
+  progress* peer_progress(node_id peer);
+  progress* responder_progress(node_id peer);
 
   // Ticks.
   void tick_election();
