@@ -9,7 +9,12 @@
 // Threading: the group's state lives on one strand of `executor` (which may run
 // on several threads). Log writes run on a dedicated thread, state machine calls
 // on another; nothing on the strand waits for the disk or the network. Every
-// public member function may be called from any thread.
+// public member function may be called from any thread, and each awaiting
+// caller resumes on its own executor.
+//
+// Lifetime: call shutdown() before destroying a started node, and keep
+// `executor`'s context alive until then. Destroying a started node without
+// shutdown() stops its threads at once (waiting for a log write in progress).
 #pragma once
 
 #include <coraft/error.h>
@@ -45,6 +50,10 @@ struct leader_hint {
 template <class T>
 class result {
  public:
+  // No outcome yet (std::errc::operation_in_progress). Exists so that a result
+  // can be declared first and assigned later, and for Asio, which needs one
+  // to spawn a coroutine that returns a result (co_spawn(..., use_future)).
+  result() : error_(std::make_error_code(std::errc::operation_in_progress)) {}
   result(T value) : value_(std::move(value)) {}
   result(std::error_code error, leader_hint leader = {}) : error_(error), leader_(std::move(leader)) {}
 
@@ -95,12 +104,19 @@ struct raft_options {
   // group later starts without it and learns the membership from the leader.
   std::optional<membership> initial_members;
 
-  // Back-pressure: beyond these, propose() answers errc::overloaded at once.
+  // Back-pressure: beyond these, the leader's propose() answers
+  // errc::overloaded at once (proposals waiting to commit, and their bytes).
+  // A command larger than max_pending_bytes is refused with invalid_argument.
   std::size_t max_pending_proposals = 100'000;
   std::uint64_t max_pending_bytes = 256u << 20;
-  // Committed entries queued for the state machine, in payload bytes.
+  // While more payload bytes than this wait for the state machine, the leader
+  // refuses proposals (errc::overloaded): a slow state machine slows clients
+  // down instead of letting the apply queue grow.
   std::uint64_t max_apply_queue_bytes = 64u << 20;
-  // How long propose() and read() wait before answering errc::timeout.
+  // Beyond this many reads in progress, read() answers errc::overloaded.
+  std::size_t max_pending_reads = 100'000;
+  // How long propose() and read() wait before answering errc::timeout. Checked
+  // on each tick; a proposal whose entry has committed is answered once applied.
   std::chrono::milliseconds request_timeout{10'000};
 
   // A description of the first invalid field, or nullopt when all are valid.
@@ -117,13 +133,19 @@ class raft final : public rpc_handler {
 
   // Restores the node from its storage and state machine (bootstrapping a
   // founding member on its first start) and starts its loops. Throws
-  // std::system_error when the options are invalid or storage cannot be read.
+  // std::system_error: errc::invalid_argument naming the field when the options
+  // are invalid (or start() was called before), errc::storage_failed when the
+  // log and the state machine do not fit together, or the storage's own error.
   asio::awaitable<void> start();
   // Stops timers and loops, answers every waiting proposer and reader
-  // (errc::shutting_down), and waits until storage is idle.
+  // (errc::shutting_down), and waits until storage is idle. Incoming requests
+  // fail from then on. Does nothing when the node was never started.
   asio::awaitable<void> shutdown();
 
   // Replicates `command`, applies it, and returns the state machine's answer.
+  // Errors: not_leader (with a hint), overloaded, timeout (the command may
+  // still be applied), leadership_lost (it never will be), shutting_down,
+  // storage_failed. Before start() and after shutdown(): shutting_down.
   asio::awaitable<result<std::string>> propose(std::string command);
   // Runs `query` against the state machine once it reflects every command
   // committed before the read began (see read_mode).
@@ -131,11 +153,15 @@ class raft final : public rpc_handler {
 
   // A consistent copy of the node's metrics.
   metrics get_metrics() const;
-  // Waits until `condition` holds for the metrics (checked on every change), or
-  // the timeout passes. Returns whether the condition held.
+  // Waits until `condition` holds for the metrics (checked on every change and
+  // every tick), or the timeout passes. Returns whether the condition held.
+  // When the node is not serving its metrics no longer change: checks once.
   asio::awaitable<bool> wait_for(std::function<bool(const metrics&)> condition, std::chrono::milliseconds timeout);
 
-  // rpc_handler: the network hands incoming requests here.
+  // rpc_handler: the network hands incoming requests here. Each throws
+  // std::system_error (errc::shutting_down, errc::storage_failed) when the node
+  // does not serve. handle_snapshot answers from the node's log without
+  // reading `data` until snapshot installation is wired in.
   asio::awaitable<vote_response> handle_vote(vote_request request) override;
   asio::awaitable<append_response> handle_append(append_request request) override;
   asio::awaitable<heartbeat_response> handle_heartbeat(heartbeat_request request) override;

@@ -1,0 +1,84 @@
+// How the engine answers a coroutine that waits for it: a one-shot,
+// type-erased completion handler for void(result<T>) that may be answered from
+// any thread and resumes the waiter on the waiter's own executor.
+#pragma once
+
+#include <coraft/error.h>
+#include <coraft/raft.h>
+
+#include <asio/associated_executor.hpp>
+#include <asio/async_result.hpp>
+#include <asio/post.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <memory>
+#include <utility>
+
+namespace coraft::engine {
+
+// Invariant: a completion that holds a handler answers it exactly once; if it
+// is destroyed unanswered (the engine went away), the waiter gets
+// errc::shutting_down rather than vanishing with its coroutine.
+template <class T>
+class completion {
+ public:
+  completion() = default;
+  template <class Handler>
+  explicit completion(Handler handler) : target_(std::make_unique<holder<Handler>>(std::move(handler))) {}
+  completion(completion&&) noexcept = default;
+  completion& operator=(completion&& other) noexcept {
+    if (this != &other) {
+      abandon();
+      target_ = std::move(other.target_);
+    }
+    return *this;
+  }
+  ~completion() { abandon(); }
+
+  explicit operator bool() const { return target_ != nullptr; }
+
+  // Precondition: holds a handler. The waiter resumes later on its executor,
+  // never inside this call, so callers may hold their own state consistent
+  // only up to here.
+  void operator()(result<T> answer) { std::exchange(target_, nullptr)->deliver(std::move(answer)); }
+
+ private:
+  struct target {
+    virtual ~target() = default;
+    virtual void deliver(result<T> answer) = 0;
+  };
+
+  template <class Handler>
+  struct holder final : target {
+    explicit holder(Handler h) : handler(std::move(h)) {}
+    void deliver(result<T> answer) override {
+      auto executor = asio::get_associated_executor(handler);
+      asio::post(executor, [handler = std::move(handler), answer = std::move(answer)]() mutable {
+        std::move(handler)(std::move(answer));
+      });
+    }
+    Handler handler;
+  };
+
+  void abandon() {
+    if (target_) (*this)(result<T>(make_error_code(errc::shutting_down)));
+  }
+
+  std::unique_ptr<target> target_;
+};
+
+// Suspends the calling coroutine until the completion handed to `registrar`
+// is answered. `registrar` runs when the awaitable is awaited.
+//
+// A coroutine must not write the registrar lambda inside its co_await
+// expression but bind it to a variable first: GCC 12 destroys the captures of
+// a lambda expression that appears in a co_await full-expression twice. The
+// same holds for every lambda handed to co_spawn inside a co_await.
+template <class T, class Registrar>
+asio::awaitable<result<T>> async_answer(Registrar registrar) {
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(result<T>)>(
+      [](auto handler, Registrar registrar) { std::move(registrar)(completion<T>(std::move(handler))); },
+      asio::use_awaitable, std::move(registrar));
+}
+
+}  // namespace coraft::engine

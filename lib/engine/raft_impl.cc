@@ -1,0 +1,576 @@
+#include "engine/raft_impl.h"
+
+#include "engine/spawn.h"
+
+#include <coraft/logging.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <random>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+namespace coraft {
+namespace {
+
+using engine::clock;
+
+template <class Body>
+constexpr bool is_response = std::is_same_v<Body, vote_response> || std::is_same_v<Body, append_response> ||
+                             std::is_same_v<Body, heartbeat_response> || std::is_same_v<Body, timeout_now_response> ||
+                             std::is_same_v<Body, snapshot_response> || std::is_same_v<Body, read_index_response>;
+
+// The network call that carries each kind of request.
+asio::awaitable<vote_response> rpc(network& client, vote_request request) { return client.vote(std::move(request)); }
+asio::awaitable<append_response> rpc(network& client, append_request request) {
+  return client.append(std::move(request));
+}
+asio::awaitable<heartbeat_response> rpc(network& client, heartbeat_request request) {
+  return client.heartbeat(std::move(request));
+}
+asio::awaitable<timeout_now_response> rpc(network& client, timeout_now_request request) {
+  return client.timeout_now(std::move(request));
+}
+asio::awaitable<read_index_response> rpc(network& client, read_index_request request) {
+  return client.read_index(std::move(request));
+}
+
+// What storage and the state machine hold when the node starts.
+struct stored_log {
+  hard_state state;
+  log_state shape;
+  std::vector<log_entry> entries;
+  std::optional<index_t> committed;
+};
+
+asio::awaitable<stored_log> read_stored_log(std::shared_ptr<log_storage> log) {
+  stored_log stored;
+  stored.state = co_await log->read_hard_state();
+  stored.shape = co_await log->read_log_state();
+  stored.entries = co_await log->read_entries(stored.shape.purged.index + 1, stored.shape.last.index);
+  stored.committed = co_await log->read_committed();
+  co_return stored;
+}
+
+[[noreturn]] void throw_inconsistent(const std::string& what) {
+  throw std::system_error(make_error_code(errc::storage_failed), what);
+}
+
+core::restored_state restore(stored_log stored, const applied_state& applied) {
+  if (applied.last_applied.index > stored.shape.last.index)
+    throw_inconsistent("the state machine has applied entries that the log does not hold");
+  if (applied.last_applied.index < stored.shape.purged.index)
+    throw_inconsistent("the state machine lacks entries that the log has already purged");
+  core::restored_state restored;
+  restored.state = stored.state;
+  // The log starts after `purged`. Until snapshots are restored from the
+  // state machine, its applied membership stands in for the membership at
+  // `purged`: it is that membership whenever no membership entry lies between
+  // purged and applied, and any such entry is in the log and overrides it.
+  restored.snapshot = {stored.shape.purged, applied.config};
+  restored.entries = std::move(stored.entries);
+  restored.applied = applied.last_applied.index;
+  restored.committed = stored.committed.value_or(index_t{});
+  return restored;
+}
+
+std::uint64_t random_seed() {
+  std::random_device device;
+  return (std::uint64_t{device()} << 32) | device();
+}
+
+}  // namespace
+
+raft::impl::impl(asio::any_io_executor executor, raft_options options, std::shared_ptr<log_storage> log,
+                 std::shared_ptr<state_machine> machine, std::shared_ptr<network_factory> network)
+    : options_(std::move(options)),
+      log_(std::move(log)),
+      machine_(std::move(machine)),
+      strand_(asio::make_strand(executor)),
+      writes_(log_worker_.executor()),
+      applies_(apply_worker_.executor()),
+      loops_finished_(executor, 2),
+      peers_(std::move(network)),
+      tick_timer_(strand_) {
+  published_.id = options_.id;
+  published_.role = "stopped";
+}
+
+// ---------------------------------------------------------------- starting
+
+asio::awaitable<void> raft::impl::start(std::shared_ptr<impl> self) {
+  if (auto problem = self->options_.validate())
+    throw std::system_error(make_error_code(errc::invalid_argument), "raft_options: " + *problem);
+  if (self->start_called_.exchange(true))
+    throw std::system_error(make_error_code(errc::invalid_argument), "raft::start() may be called once");
+  self->log_worker_.start();
+  self->apply_worker_.start();
+  try {
+    stored_log stored = co_await asio::co_spawn(self->log_worker_.executor(), read_stored_log(self->log_),
+                                                asio::use_awaitable);
+    const applied_state applied = co_await asio::co_spawn(self->apply_worker_.executor(),
+                                                          self->machine_->read_applied_state(), asio::use_awaitable);
+    const bool brand_new = stored.shape.last == log_id{} && applied.last_applied == log_id{};
+    const bool bootstrap = brand_new && self->options_.initial_members.has_value();
+    core::restored_state restored = restore(std::move(stored), applied);
+    auto serve = [self, &restored, bootstrap]() -> asio::awaitable<void> {
+      self->begin_serving(std::move(restored), bootstrap);
+      co_return;
+    };  // named: see engine::async_answer
+    co_await asio::co_spawn(self->strand_, std::move(serve), asio::use_awaitable);
+  } catch (...) {
+    self->writes_.close();
+    self->applies_.close();
+    self->log_worker_.join();
+    self->apply_worker_.join();
+    self->shut_down_ = true;
+    throw;
+  }
+}
+
+void raft::impl::begin_serving(core::restored_state restored, bool bootstrap) {
+  if (phase_ != phase::created)
+    throw std::system_error(make_error_code(errc::shutting_down), "raft::shutdown() came before start() finished");
+  node_.emplace(options_.id, options_.protocol, std::move(restored), random_seed());
+  if (bootstrap) node_->bootstrap(*options_.initial_members);
+  handed_to_apply_ = node_->applying_index();
+  last_term_ = node_->term();
+  phase_ = phase::serving;
+  spawn_loops();
+  asio::co_spawn(strand_, tick_loop(shared_from_this()), engine::logging_completion("coraft tick loop"));
+  log(log_level::info, "node ", options_.id, " started at term ", node_->term(), " with log up to ",
+      node_->log().last_id());
+  publish_metrics(true);
+  schedule_drain();
+}
+
+void raft::impl::spawn_loops() {
+  engine::persistence_hooks persisted{
+      .on_durable = [this](std::uint64_t write_id,
+                           std::size_t entries) { on_strand([=](impl& e) { e.on_durable(write_id, entries); }); },
+      .on_failure = [this](std::string reason) { on_strand([=](impl& e) { e.fail_stop("log storage: " + reason); }); },
+  };
+  engine::apply_hooks applied{
+      .on_applied = [this](index_t last, std::uint64_t bytes,
+                           std::size_t entries) { on_strand([=](impl& e) { e.on_applied(last, bytes, entries); }); },
+      .on_failure = [this](std::string reason) { on_strand([=](impl& e) { e.fail_stop("state machine: " + reason); }); },
+  };
+  // The completions hold the engine, so it outlives both loops; ~raft() and
+  // shutdown() join the loops before letting go of it.
+  asio::co_spawn(log_worker_.executor(), engine::run_persistence(*log_, writes_, std::move(persisted)),
+                 [self = shared_from_this()](std::exception_ptr error) { self->loop_finished("persistence loop", error); });
+  asio::co_spawn(apply_worker_.executor(), engine::run_apply_loop(*machine_, applies_, std::move(applied)),
+                 [self = shared_from_this()](std::exception_ptr error) { self->loop_finished("apply loop", error); });
+}
+
+void raft::impl::loop_finished(std::string_view loop, std::exception_ptr error) {
+  engine::log_exception(loop, error);
+  loops_finished_.try_send(asio::error_code(), true);
+}
+
+// Ticks follow the wall clock: each wake-up ticks as often as intervals have
+// passed, so a busy strand does not slow the node's clock (a leader whose
+// clock runs slow would overrate its lease). After a long stall at most one
+// election timeout's worth is ticked at once: enough to expire any lease and
+// start an election, without a burst of stale heartbeats.
+asio::awaitable<void> raft::impl::tick_loop(std::shared_ptr<impl> self) {
+  const auto interval = self->options_.tick_interval;
+  const std::uint64_t max_catch_up = self->options_.protocol.election_timeout_max_ticks;
+  const clock::time_point epoch = clock::now();
+  std::uint64_t ticked = 0;
+  while (self->phase_ == phase::serving) {
+    self->tick_timer_.expires_at(epoch + interval * static_cast<std::int64_t>(ticked + 1));
+    auto [error] = co_await self->tick_timer_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+    if (error || self->phase_ != phase::serving) co_return;
+    const std::uint64_t due = static_cast<std::uint64_t>((clock::now() - epoch) / interval);
+    self->on_ticks(std::min(due - ticked, max_catch_up));
+    ticked = due;
+  }
+}
+
+void raft::impl::on_ticks(std::uint64_t ticks) {
+  for (std::uint64_t i = 0; i < ticks; ++i) node_->tick();
+  const clock::time_point now = clock::now();
+  proposals_.expire(now);
+  reads_.expire(now);
+  drain(true);
+}
+
+// ---------------------------------------------------------------- public operations
+
+asio::awaitable<result<std::string>> raft::impl::propose(std::string command) {
+  return engine::async_answer<std::string>([self = shared_from_this(), command = std::move(command)](auto done) mutable {
+    self->on_strand([command = std::move(command), done = std::move(done)](impl& engine) mutable {
+      engine.accept_proposal(std::move(command), std::move(done));
+    });
+  });
+}
+
+asio::awaitable<result<std::string>> raft::impl::read(std::string query, read_mode mode) {
+  return engine::async_answer<std::string>([self = shared_from_this(), query = std::move(query), mode](auto done) mutable {
+    self->on_strand([query = std::move(query), mode, done = std::move(done)](impl& engine) mutable {
+      engine.accept_read(std::move(query), mode, std::move(done));
+    });
+  });
+}
+
+metrics raft::impl::get_metrics() const {
+  std::lock_guard lock(metrics_mutex_);
+  return published_;
+}
+
+asio::awaitable<bool> raft::impl::wait_for(std::shared_ptr<impl> self, std::function<bool(const metrics&)> condition,
+                                           std::chrono::milliseconds timeout) {
+  const clock::time_point deadline = clock::now() + timeout;
+  for (;;) {
+    if (condition(self->get_metrics())) co_return true;
+    if (clock::now() >= deadline) co_return false;
+    // Woken by the next change or tick; an error means the node stopped
+    // serving, after which its metrics no longer change.
+    auto registrar = [self](auto done) mutable {
+      self->on_strand([done = std::move(done)](impl& engine) mutable { engine.accept_watcher(std::move(done)); });
+    };  // named: see async_answer
+    result<bool> woken = co_await engine::async_answer<bool>(std::move(registrar));
+    if (!woken) co_return condition(self->get_metrics());
+  }
+}
+
+// ---------------------------------------------------------------- inputs
+
+bool raft::impl::overloaded(std::uint64_t command_bytes) const {
+  return proposals_.size() >= options_.max_pending_proposals ||
+         proposals_.bytes() + command_bytes > options_.max_pending_bytes ||
+         apply_queue_bytes_ > options_.max_apply_queue_bytes;
+}
+
+void raft::impl::accept_proposal(std::string command, engine::completion<std::string> done) {
+  if (phase_ != phase::serving) return done(refusal_);
+  const std::uint64_t bytes = command.size();
+  if (bytes > options_.max_pending_bytes) {
+    ++totals_.proposals_refused;
+    return done(make_error_code(errc::invalid_argument));
+  }
+  if (node_->current_role() == core::role::leader && overloaded(bytes)) {
+    ++totals_.proposals_refused;
+    return done(result<std::string>(make_error_code(errc::overloaded), hint_for(options_.id)));
+  }
+  core::proposal proposal = node_->propose(std::move(command));
+  if (proposal.error) {
+    ++totals_.proposals_refused;
+    return done(result<std::string>(proposal.error, hint_for(proposal.leader_hint)));
+  }
+  ++totals_.proposals_accepted;
+  proposals_.add(proposal.id, clock::now() + options_.request_timeout, bytes, std::move(done));
+  schedule_drain();
+}
+
+void raft::impl::accept_read(std::string query, read_mode mode, engine::completion<std::string> done) {
+  if (phase_ != phase::serving) return done(refusal_);
+  if (reads_.size() >= options_.max_pending_reads)
+    return done(result<std::string>(make_error_code(errc::overloaded), hint_for(node_->leader())));
+  const std::uint64_t id = reads_.add(clock::now() + options_.request_timeout, std::move(query), std::move(done));
+  node_->read_index(id, mode);
+  schedule_drain();
+}
+
+void raft::impl::accept_request(message_body request, engine::completion<message_body> done) {
+  if (phase_ != phase::serving) return done(refusal_);
+  // The node echoes this id in its response, which is how the response finds
+  // its way back here whenever the node produces it.
+  const std::uint64_t id = ++last_request_id_;
+  std::visit([id](message_header& header) { header.request_id = id; }, request);
+  responders_.emplace(id, std::move(done));
+  node_->step(request);
+  schedule_drain();
+}
+
+void raft::impl::accept_watcher(engine::completion<bool> done) {
+  if (phase_ != phase::serving) return done(refusal_);
+  watchers_.push_back(std::move(done));
+}
+
+void raft::impl::on_durable(std::uint64_t write_id, std::size_t entries) {
+  ++totals_.log_writes;
+  totals_.entries_written += entries;
+  if (phase_ != phase::serving) return;
+  node_->on_persisted(write_id);
+  schedule_drain();
+}
+
+void raft::impl::on_applied(index_t last, std::uint64_t bytes, std::size_t entries) {
+  apply_queue_bytes_ -= bytes;
+  totals_.entries_applied += entries;
+  if (phase_ != phase::serving) return;
+  node_->on_applied(last);
+  schedule_drain();
+}
+
+void raft::impl::on_response(node_id peer, std::optional<message_body> response, bool snapshot) {
+  if (phase_ != phase::serving) return;
+  if (response) {
+    peers_.heard_from(peer, clock::now());
+    node_->step(*response);
+  } else if (snapshot) {
+    node_->report_snapshot_failed(peer);
+  } else {
+    node_->report_unreachable(peer);
+  }
+  schedule_drain();
+}
+
+// ---------------------------------------------------------------- outputs
+
+// Inputs arriving together share one drain: one log write and one append per
+// peer for all of them.
+void raft::impl::schedule_drain() {
+  if (drain_scheduled_) return;
+  drain_scheduled_ = true;
+  on_strand([](impl& engine) {
+    engine.drain_scheduled_ = false;
+    engine.drain(false);
+  });
+}
+
+// The metrics are published before the state machine gets the new entries, so
+// that a proposer who hears its answer finds the commit in get_metrics().
+void raft::impl::drain(bool with_peers) {
+  while (phase_ == phase::serving && node_->has_output()) process(node_->take_output());
+  publish_metrics(with_peers);
+  applies_.push_all(std::move(to_apply_));
+  to_apply_.clear();
+}
+
+// The obligations of core::output, in its order.
+void raft::impl::process(core::output out) {
+  // This engine never compacts its log, so no leader driven by it sends a
+  // snapshot; one from elsewhere cannot be installed yet, and skipping the
+  // obligation would lose the entries it replaces.
+  if (out.snapshot_to_install) return fail_stop("installing a snapshot from the leader is not supported yet");
+  if (out.write_id != 0) writes_.push({out.write_id, std::move(out.state), std::move(out.entries), out.commit_hint});
+  dispatch(out.messages);
+  if (!out.committed.empty()) hand_to_apply(std::move(out.committed));
+  for (const core::read_state& ready : out.reads_ready) reads_.ready(ready.id, ready.index);
+  for (const core::failed_read& failed : out.reads_failed)
+    reads_.fail(failed.id, result<std::string>(failed.error, hint_for(failed.leader_hint)));
+  serve_confirmed_reads();
+}
+
+// Responses answer the incoming request they carry the id of; requests go to
+// their peer, each on a coroutine of its own so that none waits behind another.
+void raft::impl::dispatch(std::vector<message>& messages) {
+  for (message& msg : messages) {
+    std::visit(
+        [&](auto& body) {
+          using body_type = std::decay_t<decltype(body)>;
+          if constexpr (is_response<body_type>) {
+            answer_request(body.request_id, std::move(body));
+          } else {
+            send_request(msg.to, std::move(body));
+          }
+        },
+        msg.body);
+  }
+}
+
+void raft::impl::answer_request(std::uint64_t request_id, message_body response) {
+  auto waiting = responders_.find(request_id);
+  if (waiting == responders_.end()) return;
+  waiting->second(std::move(response));
+  responders_.erase(waiting);
+}
+
+template <class Request>
+void raft::impl::send_request(node_id peer, Request request) {
+  ++totals_.messages_sent;
+  if constexpr (std::is_same_v<Request, append_request>) totals_.entries_sent += request.entries.size();
+  // The coroutine starts here, inline on the strand, so the client sees its
+  // calls in the order the node sent them.
+  asio::co_spawn(strand_, call_peer(shared_from_this(), peers_.client_for(peer, node_->config()), peer, std::move(request)),
+                 engine::logging_completion("coraft request to a peer"));
+}
+
+template <class Request>
+asio::awaitable<void> raft::impl::call_peer(std::shared_ptr<impl> self, std::shared_ptr<network> client, node_id peer,
+                                            Request request) {
+  std::optional<message_body> response;
+  try {
+    if constexpr (std::is_same_v<Request, snapshot_request>) {
+      response.emplace(co_await self->stream_snapshot(*client, std::move(request)));
+    } else {
+      response.emplace(co_await rpc(*client, std::move(request)));
+    }
+  } catch (const std::exception& failure) {
+    log(log_level::debug, "node ", self->options_.id, ": request to ", peer, " failed: ", failure.what());
+  }
+  self->on_response(peer, std::move(response), std::is_same_v<Request, snapshot_request>);
+}
+
+// The snapshot's data streams from the state machine's frozen image while
+// entries keep being applied.
+asio::awaitable<snapshot_response> raft::impl::stream_snapshot(network& client, snapshot_request request) {
+  std::unique_ptr<snapshot_source> data =
+      co_await asio::co_spawn(apply_worker_.executor(), machine_->open_snapshot(), asio::use_awaitable);
+  co_return co_await client.install_snapshot(std::move(request), *data);
+}
+
+void raft::impl::hand_to_apply(std::vector<log_entry> committed) {
+  engine::apply_batch batch;
+  batch.waiters = proposals_.take_committed(committed);
+  for (const log_entry& entry : committed) batch.bytes += entry.payload.size();
+  handed_to_apply_ = committed.back().index;
+  apply_queue_bytes_ += batch.bytes;
+  batch.entries = std::move(committed);
+  to_apply_.push_back(std::move(batch));
+}
+
+// A confirmed read goes into the apply queue behind the entries up to its
+// index: the state machine answers it after applying them.
+void raft::impl::serve_confirmed_reads() {
+  for (engine::read_job& job : reads_.take_servable(handed_to_apply_)) to_apply_.push_back(std::move(job));
+}
+
+// ---------------------------------------------------------------- stopping
+
+asio::awaitable<void> raft::impl::shutdown(std::shared_ptr<impl> self) {
+  auto stop = [self]() -> asio::awaitable<bool> { co_return self->begin_shutdown(); };  // named: see engine::async_answer
+  const bool loops_running = co_await asio::co_spawn(self->strand_, std::move(stop), asio::use_awaitable);
+  if (!loops_running) co_return;
+  for (int loop = 0; loop < 2; ++loop)
+    co_await self->loops_finished_.async_receive(asio::experimental::as_tuple(asio::use_awaitable));
+  self->log_worker_.join();
+  self->apply_worker_.join();
+  self->shut_down_ = true;
+  log(log_level::info, "node ", self->options_.id, " shut down");
+}
+
+// True when the loops still have to be waited for (they were started and
+// this is the first shutdown).
+bool raft::impl::begin_shutdown() {
+  const bool loops_started = phase_ == phase::serving || phase_ == phase::failed;
+  stop_serving(make_error_code(errc::shutting_down));
+  phase_ = phase::stopped;
+  return loops_started;
+}
+
+// Answers every waiter with `reason` and closes the loops' queues: the write
+// in progress finishes, queued writes are dropped (nothing acknowledged
+// depends on them), and queued applies and reads are answered.
+void raft::impl::stop_serving(std::error_code reason) {
+  if (phase_ != phase::serving) return;
+  phase_ = reason == errc::storage_failed ? phase::failed : phase::stopped;
+  refusal_ = reason;
+  tick_timer_.cancel();
+  proposals_.fail_all(reason);
+  reads_.fail_all(reason);
+  for (auto& [id, done] : responders_) done(reason);
+  responders_.clear();
+  writes_.close();
+  std::vector<engine::apply_item> unapplied = applies_.close();
+  engine::fail_items(unapplied, reason);
+  peers_.clear();
+  publish_metrics(false);
+}
+
+void raft::impl::fail_stop(const std::string& reason) {
+  if (phase_ != phase::serving) return;
+  log(log_level::error, "node ", options_.id, " stopped serving: ", reason);
+  {
+    std::lock_guard lock(metrics_mutex_);
+    published_.stop_reason = reason;
+  }
+  stop_serving(make_error_code(errc::storage_failed));
+}
+
+void raft::impl::abandon() {
+  if (!start_called_ || shut_down_) return;
+  log(log_level::warning, "node ", options_.id, " destroyed without shutdown()");
+  writes_.close();
+  applies_.close();
+  log_worker_.join();
+  apply_worker_.join();
+  on_strand([](impl& engine) { engine.stop_serving(make_error_code(errc::shutting_down)); });
+}
+
+// ---------------------------------------------------------------- metrics
+
+void raft::impl::publish_metrics(bool with_peers) {
+  if (node_) note_role_change();
+  std::vector<peer_metrics> peers;
+  if (with_peers && node_) peers = peer_progress();
+  {
+    std::lock_guard lock(metrics_mutex_);
+    metrics& m = published_;
+    if (node_) {
+      m.role = phase_ == phase::serving ? core::to_string(node_->current_role()) : "stopped";
+      m.term = node_->term();
+      m.leader = node_->leader();
+      m.last_log = node_->log().last_index();
+      m.persisted = node_->persisted_index();
+      m.commit = node_->commit_index();
+      m.applied = node_->applied_index();
+      m.snapshot = node_->log().base();
+      if (m.config != node_->config()) m.config = node_->config();
+    }
+    if (with_peers) m.peers = std::move(peers);
+    m.pending_proposals = proposals_.size();
+    m.pending_bytes = proposals_.bytes();
+    m.pending_reads = reads_.size();
+    m.apply_queue_bytes = apply_queue_bytes_;
+    m.totals = totals_;
+  }
+  for (engine::completion<bool>& watcher : std::exchange(watchers_, {})) {
+    if (phase_ == phase::serving) {
+      watcher(true);
+    } else {
+      watcher(refusal_);
+    }
+  }
+}
+
+void raft::impl::note_role_change() {
+  const core::role role = node_->current_role();
+  const term_t term = node_->term();
+  if (role == core::role::candidate && (last_role_ != role || last_term_ != term)) ++totals_.elections_started;
+  if (role != last_role_ && role == core::role::leader)
+    log(log_level::info, "node ", options_.id, " leads in term ", term);
+  last_role_ = role;
+  last_term_ = term;
+}
+
+std::vector<peer_metrics> raft::impl::peer_progress() const {
+  std::vector<peer_metrics> peers;
+  if (node_->current_role() != core::role::leader) return peers;
+  const clock::time_point now = clock::now();
+  for (node_id member : node_->config().all_members()) {
+    const core::progress* pr = node_->progress_of(member);
+    if (!pr) continue;
+    peer_metrics& p = peers.emplace_back();
+    p.id = member;
+    switch (pr->state()) {
+      case core::replication_state::probe: p.state = "probe"; break;
+      case core::replication_state::replicate: p.state = "replicate"; break;
+      case core::replication_state::snapshot: p.state = "snapshot"; break;
+    }
+    p.match = pr->match();
+    p.next = pr->next();
+    p.inflight_appends = pr->inflight().count();
+    p.inflight_bytes = pr->inflight().bytes();
+    if (auto contact = peers_.last_contact(member))
+      p.since_last_contact = std::chrono::duration_cast<std::chrono::milliseconds>(now - *contact);
+  }
+  return peers;
+}
+
+leader_hint raft::impl::hint_for(node_id leader) const {
+  leader_hint hint{leader, {}};
+  if (!node_) return hint;
+  const auto& addresses = node_->config().addresses;
+  if (auto found = addresses.find(leader); found != addresses.end()) hint.address = found->second;
+  return hint;
+}
+
+}  // namespace coraft

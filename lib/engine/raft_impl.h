@@ -1,0 +1,177 @@
+// The engine behind coraft::raft: drives one core::node on a strand, with a
+// persistence loop and an apply loop on threads of their own.
+//
+// Threads and ownership:
+// - Strand (over the user's executor): the node, every waiter registry, the
+//   peer clients and the counters. Members marked "strand" are touched nowhere else.
+// - Log worker: the persistence loop, the only caller of log_storage.
+// - Apply worker: the apply loop, the only caller of state_machine.
+// Nothing on the strand waits for the disk, the state machine or the network:
+// it hands work to the loops and to peer coroutines, which post their results back.
+#pragma once
+
+#include "core/node.h"
+#include "engine/apply_loop.h"
+#include "engine/completion.h"
+#include "engine/peers.h"
+#include "engine/persistence.h"
+#include "engine/waiters.h"
+#include "engine/work_queue.h"
+#include "engine/worker.h"
+
+#include <coraft/raft.h>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/experimental/concurrent_channel.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <unordered_map>
+#include <vector>
+
+namespace coraft {
+
+class raft::impl : public std::enable_shared_from_this<raft::impl> {
+ public:
+  impl(asio::any_io_executor executor, raft_options options, std::shared_ptr<log_storage> log,
+       std::shared_ptr<state_machine> machine, std::shared_ptr<network_factory> network);
+
+  // The public operations. Each keeps the engine alive while it runs, so that
+  // none depends on the raft object after it was called.
+  static asio::awaitable<void> start(std::shared_ptr<impl> self);
+  static asio::awaitable<void> shutdown(std::shared_ptr<impl> self);
+  asio::awaitable<result<std::string>> propose(std::string command);
+  asio::awaitable<result<std::string>> read(std::string query, read_mode mode);
+  metrics get_metrics() const;
+  static asio::awaitable<bool> wait_for(std::shared_ptr<impl> self, std::function<bool(const metrics&)> condition,
+                                        std::chrono::milliseconds timeout);
+
+  // An incoming request: the node's response to it. Throws std::system_error
+  // when the node does not serve (not started, shut down, failed).
+  template <class Response, class Request>
+  static asio::awaitable<Response> handle(std::shared_ptr<impl> self, Request request);
+
+  // For a raft destroyed without shutdown(): stops and joins the loops at
+  // once, and lets the strand answer its waiters when it next runs.
+  void abandon();
+
+ private:
+  enum class phase { created, serving, failed, stopped };
+
+  // Starting.
+  void begin_serving(core::restored_state restored, bool bootstrap);
+  void spawn_loops();
+  static asio::awaitable<void> tick_loop(std::shared_ptr<impl> self);
+
+  // Inputs, on the strand.
+  void accept_proposal(std::string command, engine::completion<std::string> done);
+  void accept_read(std::string query, read_mode mode, engine::completion<std::string> done);
+  void accept_request(message_body request, engine::completion<message_body> done);
+  void accept_watcher(engine::completion<bool> done);
+  void on_durable(std::uint64_t write_id, std::size_t entries);
+  void on_applied(index_t last, std::uint64_t bytes, std::size_t entries);
+  // The outcome of a request to `peer`: its response, or none when the call
+  // failed (`snapshot`: the request was a snapshot transfer).
+  void on_response(node_id peer, std::optional<message_body> response, bool snapshot);
+  void on_ticks(std::uint64_t ticks);
+  bool overloaded(std::uint64_t command_bytes) const;
+
+  // Carrying out the node's outputs, on the strand.
+  void schedule_drain();
+  void drain(bool with_peers);
+  void process(core::output out);
+  void dispatch(std::vector<message>& messages);
+  void answer_request(std::uint64_t request_id, message_body response);
+  template <class Request>
+  void send_request(node_id peer, Request request);
+  template <class Request>
+  static asio::awaitable<void> call_peer(std::shared_ptr<impl> self, std::shared_ptr<network> client, node_id peer,
+                                         Request request);
+  asio::awaitable<snapshot_response> stream_snapshot(network& client, snapshot_request request);
+  void hand_to_apply(std::vector<log_entry> committed);
+  void serve_confirmed_reads();
+
+  // Stopping, on the strand.
+  bool begin_shutdown();
+  void stop_serving(std::error_code reason);
+  void fail_stop(const std::string& reason);
+  void loop_finished(std::string_view loop, std::exception_ptr error);
+
+  // Metrics, on the strand.
+  void publish_metrics(bool with_peers);
+  void note_role_change();
+  std::vector<peer_metrics> peer_progress() const;
+  leader_hint hint_for(node_id leader) const;
+
+  template <class Function>
+  void on_strand(Function function) {
+    asio::post(strand_, [self = shared_from_this(), function = std::move(function)]() mutable { function(*self); });
+  }
+
+  // Fixed at construction.
+  const raft_options options_;
+  const std::shared_ptr<log_storage> log_;
+  const std::shared_ptr<state_machine> machine_;
+  asio::strand<asio::any_io_executor> strand_;
+  engine::worker log_worker_;
+  engine::worker apply_worker_;
+
+  // Thread-safe hand-offs.
+  engine::work_queue<engine::pending_write> writes_;  // strand -> persistence loop
+  engine::work_queue<engine::apply_item> applies_;    // strand -> apply loop
+  // One signal per loop that has ended (both end before shutdown() returns).
+  asio::experimental::concurrent_channel<void(asio::error_code, bool)> loops_finished_;
+  std::atomic<bool> start_called_{false};
+  std::atomic<bool> shut_down_{false};  // shutdown() finished: the workers are joined
+
+  // Strand.
+  phase phase_ = phase::created;
+  std::error_code refusal_ = make_error_code(errc::shutting_down);  // answer while not serving
+  std::optional<core::node> node_;  // constructed by start()
+  engine::proposal_waiters proposals_;
+  engine::read_waiters reads_;
+  // Incoming requests waiting for the node's response, by the request_id given to them.
+  std::unordered_map<std::uint64_t, engine::completion<message_body>> responders_;
+  std::uint64_t last_request_id_ = 0;
+  std::vector<engine::completion<bool>> watchers_;  // wait_for() callers, woken on any change
+  engine::peer_clients peers_;
+  asio::steady_timer tick_timer_;
+  bool drain_scheduled_ = false;
+  // What one drain hands to the apply loop, in order; queued at its end.
+  std::vector<engine::apply_item> to_apply_;
+  // Entries up to here were queued for the state machine (reads queued after
+  // them see their effects). Never decreases.
+  index_t handed_to_apply_;
+  std::uint64_t apply_queue_bytes_ = 0;  // payload bytes queued for the state machine, not yet applied
+  counters totals_;
+  core::role last_role_ = core::role::follower;
+  term_t last_term_;
+
+  // The metrics as of the strand's last change, for any thread.
+  mutable std::mutex metrics_mutex_;
+  metrics published_;
+};
+
+template <class Response, class Request>
+asio::awaitable<Response> raft::impl::handle(std::shared_ptr<impl> self, Request request) {
+  auto registrar = [self, request = std::move(request)](auto done) mutable {
+    self->on_strand([request = std::move(request), done = std::move(done)](impl& engine) mutable {
+      engine.accept_request(std::move(request), std::move(done));
+    });
+  };  // named: see async_answer
+  result<message_body> answer = co_await engine::async_answer<message_body>(std::move(registrar));
+  if (!answer) throw std::system_error(answer.error());
+  co_return std::get<Response>(std::move(*answer));
+}
+
+}  // namespace coraft
