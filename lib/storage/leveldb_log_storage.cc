@@ -1,6 +1,7 @@
 #include <coraft/leveldb_log_storage.h>
 
 #include "log.pb.h"
+#include "storage/leveldb_support.h"
 
 #include <leveldb/db.h>
 #include <leveldb/write_batch.h>
@@ -12,6 +13,10 @@ namespace coraft {
 
 namespace {
 
+using storage::checked_reads;
+using storage::slice;
+using storage::view;
+
 constexpr char entry_prefix = 'e';
 constexpr std::size_t entry_key_size = 1 + sizeof(std::uint64_t);
 // Sorts after every entry key and before every metadata key.
@@ -20,40 +25,25 @@ constexpr std::string_view hard_state_key = "m/hard_state";
 constexpr std::string_view committed_key = "m/committed";
 constexpr std::string_view purged_key = "m/purged";
 
-leveldb::Slice slice(std::string_view bytes) { return {bytes.data(), bytes.size()}; }
-std::string_view view(leveldb::Slice bytes) { return {bytes.data(), bytes.size()}; }
-
-// Big-endian, so that LevelDB's bytewise order is the index order.
 std::string entry_key(index_t index) {
-  std::string key(entry_key_size, '\0');
-  key[0] = entry_prefix;
-  for (std::size_t byte = 0; byte < sizeof(std::uint64_t); ++byte) {
-    key[entry_key_size - 1 - byte] = static_cast<char>(index.value >> (8 * byte));
-  }
+  std::string key(1, entry_prefix);
+  storage::append_big_endian(key, index.value);
   return key;
 }
 
 std::optional<index_t> index_of_entry_key(std::string_view key) {
   if (key.size() != entry_key_size || key.front() != entry_prefix) return std::nullopt;
-  std::uint64_t index = 0;
-  for (char byte : key.substr(1)) index = (index << 8) | static_cast<unsigned char>(byte);
-  return index_t(index);
+  return index_t(storage::read_big_endian(key.substr(1)));
 }
 
 std::string describe_key(std::string_view key) {
   auto index = index_of_entry_key(key);
   if (!index) return "key '" + std::string(key) + "'";
-  std::ostringstream out;
-  out << "entry index " << index->value << " (key 0x" << std::hex;
-  for (char byte : key) out << (static_cast<unsigned char>(byte) >> 4) << (static_cast<unsigned char>(byte) & 0xf);
-  out << ")";
-  return out.str();
+  return "entry index " + std::to_string(index->value) + " (key " + storage::hex(key) + ")";
 }
 
 [[noreturn]] void throw_io_error(const std::string& path, std::string_view operation, const leveldb::Status& status) {
-  std::ostringstream what;
-  what << "leveldb log '" << path << "': " << operation << " failed: " << status.ToString();
-  throw std::system_error(std::make_error_code(std::errc::io_error), what.str());
+  storage::throw_leveldb_failure("leveldb log '" + path + "'", operation, status);
 }
 
 [[noreturn]] void throw_corruption(const std::string& path, std::string_view key, std::string_view problem) {
@@ -107,12 +97,6 @@ std::string encode(log_id id) {
   message.set_term(id.term.value);
   message.set_index(id.index.value);
   return message.SerializeAsString();
-}
-
-leveldb::ReadOptions checked_reads() {
-  leveldb::ReadOptions options;
-  options.verify_checksums = true;
-  return options;
 }
 
 }  // namespace
