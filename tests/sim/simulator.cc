@@ -305,6 +305,7 @@ class world {
       n.applied_config = n.disk.snapshot->meta.config;
     }
     n.core.emplace(n.id, cfg_.protocol, std::move(restored), random_());
+    ++n.incarnation;
     n.digest = core::digest_of(*n.core);
     n.observed_role = core::role::follower;
     n.observed_commit = n.core->commit_index();
@@ -336,9 +337,11 @@ class world {
     });
   }
 
-  // Gives the node one input, checks it, and carries out what it produced.
+  // Gives the node one input, checks it, and carries out what it produced. A
+  // node that is down takes no input.
   template <class Input>
   void input(sim_node& n, Input&& give) {
+    if (!n.core) return;
     give(*n.core);
     check_node(n);
     while (n.core && n.core->has_output()) {
@@ -480,28 +483,62 @@ class world {
 
   // ------------------------------------------------------------ network
 
+  // Requests travel as RPCs do in the engine: when one is lost (dropped, or its
+  // target down or cut off) the sender is told the peer is unreachable after a
+  // timeout, and a snapshot offer fails unless its answer comes back in time.
   void send(node_id from, message m) {
     ++stats_.messages;
     const node_id to = m.to;
-    if (blocked_.contains({from, to}) || chance(faults_.drop_probability)) {
-      trace(from, " -> ", to, " dropped ", body_name(m.body));
-      return;
-    }
     // A snapshot offer carries the sender's latest snapshot, as the engine streams it.
     std::optional<stored_snapshot> data;
     if (auto* offer = std::get_if<snapshot_request>(&m.body)) {
       data = nodes_.at(from).disk.snapshot;
       if (!data) throw violation(describe(from, " offers a snapshot it does not have"));
       offer->meta = data->meta;
+      offer->request_id = ++next_offer_id_;
+      await_snapshot_answer(from, to, offer->request_id);
+    }
+    if (blocked_.contains({from, to}) || chance(faults_.drop_probability)) {
+      trace(from, " -> ", to, " dropped ", body_name(m.body));
+      report_if_lost_request(from, m);
+      return;
     }
     const int copies = chance(faults_.duplicate_probability) ? 2 : 1;
     for (int copy = 0; copy < copies; ++copy) {
       events_.at(now() + network_delay(), [this, from, m, data] {
         if (data) nodes_.at(m.to).received = data;
-        deliver(from, m);
+        if (!deliver(from, m)) report_if_lost_request(from, m);
       });
     }
   }
+
+  void report_if_lost_request(node_id from, const message& m) {
+    const bool request = std::visit(
+        [](const auto& body) {
+          using type = std::decay_t<decltype(body)>;
+          return std::is_same_v<type, vote_request> || std::is_same_v<type, append_request> ||
+                 std::is_same_v<type, heartbeat_request> || std::is_same_v<type, timeout_now_request> ||
+                 std::is_same_v<type, read_index_request>;
+        },
+        m.body);
+    if (!request) return;
+    sim_node& sender = nodes_.at(from);
+    events_.at(now() + rpc_timeout(), [this, &sender, to = m.to, life = sender.incarnation] {
+      if (sender.incarnation == life) input(sender, [&](core::node& c) { c.report_unreachable(to); });
+    });
+  }
+
+  void await_snapshot_answer(node_id from, node_id to, std::uint64_t offer_id) {
+    snapshot_offers_.insert(offer_id);
+    sim_node& sender = nodes_.at(from);
+    events_.at(now() + rpc_timeout(), [this, &sender, to, offer_id, life = sender.incarnation] {
+      if (snapshot_offers_.erase(offer_id) == 0 || sender.incarnation != life) return;
+      trace(sender.id, ": snapshot offer to ", to, " failed");
+      input(sender, [&](core::node& c) { c.report_snapshot_failed(to); });
+    });
+  }
+
+  time_point rpc_timeout() const { return 5 * cfg_.tick_units; }
 
   time_point network_delay() {
     if (chance(faults_.long_delay_probability)) return uniform(1, faults_.long_delay_max_units);
@@ -509,11 +546,14 @@ class world {
     return 1 + static_cast<time_point>(std::exponential_distribution<double>(1 / mean)(random_));
   }
 
-  void deliver(node_id from, const message& m) {
+  // False when the message is lost on arrival.
+  bool deliver(node_id from, const message& m) {
     sim_node& n = nodes_.at(m.to);
-    if (!n.core || blocked_.contains({from, m.to})) return;
+    if (!n.core || blocked_.contains({from, m.to})) return false;
     trace(from, " -> ", m.to, " ", body_name(m.body), " term ", header_of(m.body).term);
+    if (auto* answer = std::get_if<snapshot_response>(&m.body)) snapshot_offers_.erase(answer->request_id);
     input(n, [&](core::node& c) { c.step(m.body); });
+    return true;
   }
 
   static const char* body_name(const message_body& body) {
@@ -900,6 +940,8 @@ class world {
   bool quiet_ = false;
   std::uint64_t next_read_id_ = 0;
   std::uint64_t snapshot_every_ = 0;  // applied entries between snapshots, per seed
+  std::uint64_t next_offer_id_ = 0;
+  std::set<std::uint64_t> snapshot_offers_;  // offers awaiting their answer
 
   std::map<term_t, node_id> leaders_;
   std::vector<committed_entry> committed_;  // by index - 1
