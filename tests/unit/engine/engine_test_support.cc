@@ -1,0 +1,227 @@
+#include "engine_test_support.h"
+
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <system_error>
+
+namespace coraft::test {
+
+// ---------------------------------------------------------------- io_threads
+
+io_threads::io_threads(int count) : keep_running_(context_.get_executor()) {
+  for (int i = 0; i < count; ++i) threads_.emplace_back([this] { context_.run(); });
+}
+
+io_threads::~io_threads() { join(); }
+
+void io_threads::join() {
+  keep_running_.reset();
+  for (std::thread& thread : threads_)
+    if (thread.joinable()) thread.join();
+}
+
+void eventually(const std::function<bool()>& condition, const char* what) {
+  const auto deadline = std::chrono::steady_clock::now() + hang_limit;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline) FAIL("never happened: " << what);
+    std::this_thread::sleep_for(5ms);
+  }
+}
+
+asio::awaitable<void> pause_for(std::chrono::milliseconds duration) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, duration);
+  co_await timer.async_wait(asio::use_awaitable);
+}
+
+// ---------------------------------------------------------------- controlled_log
+
+void controlled_log::hold_writes() {
+  std::lock_guard lock(mutex_);
+  held_ = true;
+}
+
+void controlled_log::release_writes() {
+  {
+    std::lock_guard lock(mutex_);
+    held_ = false;
+  }
+  released_.notify_all();
+}
+
+void controlled_log::fail_writes() {
+  std::lock_guard lock(mutex_);
+  failing_ = true;
+}
+
+std::uint64_t controlled_log::writes_started() const {
+  std::lock_guard lock(mutex_);
+  return writes_started_;
+}
+
+asio::awaitable<void> controlled_log::write(log_write batch) {
+  {
+    std::unique_lock lock(mutex_);
+    ++writes_started_;
+    released_.wait(lock, [this] { return !held_; });
+    if (failing_) throw std::system_error(std::make_error_code(std::errc::io_error), "injected disk failure");
+  }
+  co_await log_.write(std::move(batch));
+}
+
+// ---------------------------------------------------------------- key-value helpers
+
+std::string put(const std::string& key, const std::string& value, std::uint64_t client, std::uint64_t sequence) {
+  return kv::encode({client, sequence, kv::operation::put, key, value});
+}
+
+std::string append(const std::string& key, const std::string& value, std::uint64_t client, std::uint64_t sequence) {
+  return kv::encode({client, sequence, kv::operation::append, key, value});
+}
+
+std::string get(const std::string& key) { return kv::encode({0, 0, kv::operation::get, key, {}}); }
+
+bool is_error(const result<std::string>& answer, errc code) { return answer.error() == make_error_code(code); }
+
+raft_options test_raft_options(node_id id, const membership& members) {
+  raft_options options;
+  options.id = id;
+  options.tick_interval = 10ms;
+  options.protocol.election_timeout_min_ticks = 25;
+  options.protocol.election_timeout_max_ticks = 50;
+  options.protocol.heartbeat_interval_ticks = 3;
+  options.initial_members = members;
+  options.request_timeout = 5s;
+  return options;
+}
+
+// ---------------------------------------------------------------- test_cluster
+
+test_cluster::test_cluster(std::size_t size, std::function<void(raft_options&)> tweak, int io_thread_count)
+    : io_(io_thread_count), tweak_(std::move(tweak)) {
+  for (std::uint64_t i = 1; i <= size; ++i) {
+    members_config_.voters.insert(node_id(i));
+    members_config_.addresses[node_id(i)] = "node-" + std::to_string(i);
+    members_[node_id(i)];
+  }
+}
+
+test_cluster::~test_cluster() {
+  for (node_id id : ids())
+    if (running(id)) stop(id);
+  std::lock_guard lock(mutex_);
+  for (auto& [id, m] : members_) m.node.reset();
+  io_.join();
+}
+
+std::vector<node_id> test_cluster::ids() const {
+  std::vector<node_id> all;
+  for (const auto& [id, m] : members_) all.push_back(id);
+  return all;
+}
+
+void test_cluster::start(node_id id) {
+  raft_options options = test_raft_options(id, members_config_);
+  if (tweak_) tweak_(options);
+  member& m = members_.at(id);
+  auto node = std::make_shared<raft>(io_.executor(), options, m.log, m.machine, network_.factory_for(id));
+  network_.attach(id, *node, io_.executor());
+  io_.run(node->start());
+  std::lock_guard lock(mutex_);
+  m.node = std::move(node);
+}
+
+void test_cluster::start_all() {
+  for (node_id id : ids()) start(id);
+}
+
+void test_cluster::stop(node_id id) {
+  std::shared_ptr<raft> node;
+  {
+    std::lock_guard lock(mutex_);
+    node = std::exchange(members_.at(id).node, nullptr);
+  }
+  io_.run(node->shutdown());
+  network_.detach(id);
+}
+
+bool test_cluster::running(node_id id) const {
+  std::lock_guard lock(mutex_);
+  return members_.at(id).node != nullptr;
+}
+
+std::shared_ptr<raft> test_cluster::node(node_id id) const {
+  std::lock_guard lock(mutex_);
+  return members_.at(id).node;
+}
+
+void test_cluster::forget_state(node_id id) {
+  REQUIRE_FALSE(running(id));
+  members_.at(id).machine = std::make_shared<memory_kv_state_machine>();
+}
+
+std::set<node_id> test_cluster::running_ids() const {
+  std::set<node_id> up;
+  for (node_id id : ids())
+    if (running(id)) up.insert(id);
+  return up;
+}
+
+std::optional<node_id> test_cluster::leader(const std::set<node_id>& among) const {
+  const std::set<node_id> candidates = among.empty() ? running_ids() : among;
+  std::optional<node_id> found;
+  term_t highest;
+  for (node_id id : candidates) {
+    std::shared_ptr<raft> n = node(id);
+    if (!n) continue;
+    const metrics m = n->get_metrics();
+    if (m.term < highest) continue;
+    if (m.term > highest) found.reset();
+    highest = m.term;
+    if (m.role == "leader") found = id;
+  }
+  return found;
+}
+
+node_id test_cluster::wait_for_leader(const std::set<node_id>& among) {
+  std::optional<node_id> found;
+  eventually([&] { return (found = leader(among)).has_value(); }, "a leader is elected");
+  return *found;
+}
+
+index_t test_cluster::highest_commit() const {
+  index_t commit;
+  for (node_id id : running_ids())
+    if (auto n = node(id)) commit = std::max(commit, n->get_metrics().commit);
+  return commit;
+}
+
+void test_cluster::wait_applied(index_t index) {
+  eventually(
+      [&] {
+        for (node_id id : running_ids()) {
+          auto n = node(id);
+          if (n && n->get_metrics().applied < index) return false;
+        }
+        return true;
+      },
+      "every running node applies up to the index");
+}
+
+asio::awaitable<result<std::string>> propose_to_leader(test_cluster& cluster, std::string command,
+                                                       std::set<node_id> among, int attempts) {
+  result<std::string> answer(make_error_code(errc::not_leader));
+  for (int attempt = 0; attempt < attempts; ++attempt) {
+    std::optional<node_id> leader = cluster.leader(among);
+    std::shared_ptr<raft> node = leader ? cluster.node(*leader) : nullptr;
+    if (node) {
+      answer = co_await node->propose(command);
+      if (answer) co_return answer;
+    }
+    co_await pause_for(10ms);
+  }
+  co_return answer;
+}
+
+}  // namespace coraft::test

@@ -1,0 +1,165 @@
+// What the engine tests share: io_context threads, a log storage whose writes
+// a test can hold back or make fail, clusters of real nodes over the
+// in-process network, and a key-value client that finds the leader.
+#pragma once
+
+#include <coraft/in_process_network.h>
+#include <coraft/kv_store.h>
+#include <coraft/memory_kv_state_machine.h>
+#include <coraft/memory_log_storage.h>
+#include <coraft/raft.h>
+
+#include <asio/awaitable.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <asio/use_future.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace coraft::test {
+
+using namespace std::chrono_literals;
+
+// Generous: only a hang should ever reach it.
+inline constexpr std::chrono::seconds hang_limit{120};
+
+// An io_context run by a few threads for the lifetime of the object.
+class io_threads {
+ public:
+  explicit io_threads(int count = 2);
+  ~io_threads();
+  asio::io_context& context() { return context_; }
+  asio::any_io_executor executor() { return context_.get_executor(); }
+  // Lets the threads run out of work and joins them.
+  void join();
+
+  // Runs `work` on the context and waits for it from the calling (test) thread.
+  template <class T>
+  T run(asio::awaitable<T> work) {
+    std::future<T> done = asio::co_spawn(context_, std::move(work), asio::use_future);
+    if (done.wait_for(hang_limit) != std::future_status::ready) FAIL("a coroutine did not finish: hang");
+    return done.get();
+  }
+
+ private:
+  asio::io_context context_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> keep_running_;
+  std::vector<std::thread> threads_;
+};
+
+// Polls `condition` from the test thread until it holds; fails on a hang.
+void eventually(const std::function<bool()>& condition, const char* what);
+
+// A memory log whose writes a test can hold back (the writing thread blocks)
+// or make fail (they throw, as a broken disk would).
+class controlled_log final : public log_storage {
+ public:
+  void hold_writes();
+  void release_writes();
+  void fail_writes();
+  std::uint64_t writes_started() const;
+
+  asio::awaitable<log_state> read_log_state() override { return log_.read_log_state(); }
+  asio::awaitable<hard_state> read_hard_state() override { return log_.read_hard_state(); }
+  asio::awaitable<std::optional<index_t>> read_committed() override { return log_.read_committed(); }
+  asio::awaitable<std::vector<log_entry>> read_entries(index_t first, index_t last) override {
+    return log_.read_entries(first, last);
+  }
+  asio::awaitable<void> write(log_write batch) override;
+  asio::awaitable<void> purge(log_id upto) override { return log_.purge(upto); }
+
+ private:
+  memory_log_storage log_;
+  mutable std::mutex mutex_;
+  std::condition_variable released_;
+  bool held_ = false;
+  bool failing_ = false;
+  std::uint64_t writes_started_ = 0;
+};
+
+// Commands and queries of the key-value store.
+std::string put(const std::string& key, const std::string& value, std::uint64_t client = 0, std::uint64_t sequence = 0);
+std::string append(const std::string& key, const std::string& value, std::uint64_t client = 0,
+                   std::uint64_t sequence = 0);
+std::string get(const std::string& key);
+
+bool is_error(const result<std::string>& answer, errc code);
+
+// Test-friendly protocol settings: slow enough elections that a loaded
+// machine (sanitizers, two shared cores) does not flap leaders all the time.
+raft_options test_raft_options(node_id id, const membership& members);
+
+// Nodes 1..size of one group, all in this process. Nodes may be stopped and
+// started again with the same log and state machine (a restart).
+class test_cluster {
+ public:
+  explicit test_cluster(std::size_t size, std::function<void(raft_options&)> tweak = {}, int io_thread_count = 2);
+  ~test_cluster();
+
+  std::vector<node_id> ids() const;
+  void start(node_id id);
+  void start_all();
+  // shutdown() and detach from the network; the storage stays for a restart.
+  void stop(node_id id);
+  bool running(node_id id) const;
+
+  // The node object while it runs (kept alive by the pointer).
+  std::shared_ptr<raft> node(node_id id) const;
+  // Gives a stopped node an empty state machine, as if it had lost its state:
+  // on its next start it applies the log again from the beginning.
+  void forget_state(node_id id);
+  memory_kv_state_machine& machine(node_id id) { return *members_.at(id).machine; }
+  controlled_log& log(node_id id) { return *members_.at(id).log; }
+  in_process_network& network() { return network_; }
+  io_threads& io() { return io_; }
+
+  // A running node among `among` (default: all running) that leads with the
+  // highest term among them.
+  std::optional<node_id> leader(const std::set<node_id>& among = {}) const;
+  node_id wait_for_leader(const std::set<node_id>& among = {});
+  // Waits until every running node has applied at least `index`.
+  void wait_applied(index_t index);
+  index_t highest_commit() const;
+
+ private:
+  struct member {
+    std::shared_ptr<controlled_log> log = std::make_shared<controlled_log>();
+    std::shared_ptr<memory_kv_state_machine> machine = std::make_shared<memory_kv_state_machine>();
+    std::shared_ptr<raft> node;
+  };
+  std::set<node_id> running_ids() const;
+
+  io_threads io_;
+  in_process_network network_;
+  membership members_config_;
+  std::function<void(raft_options&)> tweak_;
+  mutable std::mutex mutex_;  // guards each member's `node` (tests start and stop nodes from the test thread)
+  std::map<node_id, member> members_;
+};
+
+// Proposes `command` to whichever running node leads (among `among`),
+// retrying while the outcome says it was not applied or may not have been;
+// with a kv session in the command, retries are applied at most once.
+// Returns the last answer: success, or the error after `attempts` tries.
+asio::awaitable<result<std::string>> propose_to_leader(test_cluster& cluster, std::string command,
+                                                       std::set<node_id> among = {}, int attempts = 2000);
+
+// Sleeps on the calling coroutine's executor.
+asio::awaitable<void> pause_for(std::chrono::milliseconds duration);
+
+}  // namespace coraft::test
