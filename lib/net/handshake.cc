@@ -87,7 +87,8 @@ asio::awaitable<void> connect_and_greet(asio::ip::tcp::socket& socket, frame_rea
     socket.set_option(asio::ip::tcp::no_delay(true));
     auto hello = encode_frame(make_hello(options, peer), handshake_frame_bytes);
     co_await asio::async_write(socket, asio::buffer(hello), asio::use_awaitable);
-    check_reply(co_await reader.read(socket, handshake_frame_bytes));
+    auto reply = co_await reader.read(socket, handshake_frame_bytes);
+    check_reply(reply);
   } catch (const std::system_error&) {
     if (limit.expired()) {
       throw std::system_error(asio::error::timed_out,

@@ -196,7 +196,8 @@ void server_connection::start_handler(std::uint64_t call_id, request_message req
 asio::awaitable<void> server_connection::answer(std::uint64_t call_id, request_message request) {
   try {
     check_sender(request_header(request));
-    respond(call_id, co_await call_handler(handler_, std::move(request)));
+    auto response = co_await call_handler(handler_, std::move(request));
+    respond(call_id, response);
   } catch (const std::exception& failure) {
     respond_failure(call_id, failure.what());
   }
@@ -206,7 +207,8 @@ asio::awaitable<void> server_connection::receive_snapshot(std::uint64_t call_id,
   received_snapshot data(executor(), [this] { return reader_.read(socket_, options_->max_frame_bytes); });
   try {
     check_sender(request);
-    respond(call_id, co_await handler_.handle_snapshot(std::move(request), data));
+    auto response = co_await handler_.handle_snapshot(std::move(request), data);
+    respond(call_id, response);
   } catch (const std::exception& failure) {
     respond_failure(call_id, failure.what());
   }
