@@ -104,5 +104,19 @@ TEST_CASE_METHOD(served_client, "a request that does not decode closes only that
                                    "unknown log entry kind 200");
 }
 
+TEST_CASE("a connection that never sends its handshake is closed after the connect timeout") {
+  test::io_threads io;
+  test::log_capture log;
+  fake_handler handler(io.executor());
+  auto options = node_options(fake_handler::self);
+  options.connect_timeout = std::chrono::milliseconds(100);
+  tcp_server server(io.executor(), options, handler);
+  asio::ip::tcp::socket socket(io.executor());
+  io.run(test::raw_connect(socket, server.port()));
+  CHECK(io.run(test::closed_by_peer(socket)));
+  CHECK(log.contains("no handshake within 100 ms"));
+  io.run(server.stop());
+}
+
 }  // namespace
 }  // namespace coraft
