@@ -27,17 +27,20 @@ struct vote_request : message_header {
   bool pre_vote = false;
   // A campaign the leader ordered (leadership transfer): bypasses leader stickiness.
   bool transfer = false;
+  friend bool operator==(const vote_request&, const vote_request&) = default;
 };
 
 struct vote_response : message_header {
   bool pre_vote = false;
   bool granted = false;
+  friend bool operator==(const vote_response&, const vote_response&) = default;
 };
 
 struct append_request : message_header {
   log_id prev;  // the entry just before `entries`; the follower must hold it
   std::vector<log_entry> entries;
   index_t leader_commit;
+  friend bool operator==(const append_request&, const append_request&) = default;
 };
 
 struct append_response : message_header {
@@ -49,6 +52,7 @@ struct append_response : message_header {
   index_t rejected_index;
   term_t conflict_term;    // the follower's term at rejected_index; 0 when its log is shorter
   index_t conflict_index;  // first index holding conflict_term, or the follower's last index + 1
+  friend bool operator==(const append_response&, const append_response&) = default;
 };
 
 // Sent by the leader every heartbeat interval, independently of appends, so that
@@ -57,36 +61,46 @@ struct append_response : message_header {
 struct heartbeat_request : message_header {
   index_t commit;
   std::uint64_t read_round = 0;  // confirms leadership for pending ReadIndex reads
+  friend bool operator==(const heartbeat_request&, const heartbeat_request&) = default;
 };
 
 struct heartbeat_response : message_header {
   std::uint64_t read_round = 0;  // echoed from the request
+  friend bool operator==(const heartbeat_response&, const heartbeat_response&) = default;
 };
 
 // Leadership transfer: the receiver starts an election at once.
-struct timeout_now_request : message_header {};
-struct timeout_now_response : message_header {};
+struct timeout_now_request : message_header {
+  friend bool operator==(const timeout_now_request&, const timeout_now_request&) = default;
+};
+struct timeout_now_response : message_header {
+  friend bool operator==(const timeout_now_response&, const timeout_now_response&) = default;
+};
 
 // The leader offers a snapshot; its data travels separately (streamed by the engine).
 struct snapshot_request : message_header {
   snapshot_meta meta;
+  friend bool operator==(const snapshot_request&, const snapshot_request&) = default;
 };
 
 struct snapshot_response : message_header {
   bool success = false;
   index_t last_index;  // the follower's last log index after handling the request
+  friend bool operator==(const snapshot_response&, const snapshot_response&) = default;
 };
 
 // A follower asks the leader for a read index (follower read). `context` is the
 // follower's own id for the read, echoed in the response.
 struct read_index_request : message_header {
   std::uint64_t context = 0;
+  friend bool operator==(const read_index_request&, const read_index_request&) = default;
 };
 
 struct read_index_response : message_header {
   std::uint64_t context = 0;
   bool success = false;
   index_t read_index;
+  friend bool operator==(const read_index_response&, const read_index_response&) = default;
 };
 
 using message_body =
@@ -97,6 +111,7 @@ using message_body =
 struct message {
   node_id to;
   message_body body;
+  friend bool operator==(const message&, const message&) = default;
 };
 
 inline const message_header& header_of(const message_body& body) {
