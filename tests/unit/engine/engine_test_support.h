@@ -28,6 +28,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -48,15 +49,32 @@ class io_threads {
   // Lets the threads run out of work and joins them.
   void join();
 
-  // Runs `work` on the context and waits for it from the calling (test) thread.
+  // Runs `work` on the context and waits for it from the calling (test)
+  // thread. An exception comes back as a fresh std::system_error (code and
+  // message kept) rather than the original object: libstdc++ shares an
+  // exception's message between threads in a way ThreadSanitizer cannot see.
   template <class T>
   T run(asio::awaitable<T> work) {
-    std::future<T> done = asio::co_spawn(context_, std::move(work), asio::use_future);
+    auto failure = std::make_shared<std::optional<std::system_error>>();
+    std::future<T> done = asio::co_spawn(context_, catching(std::move(work), failure), asio::use_future);
     if (done.wait_for(hang_limit) != std::future_status::ready) FAIL("a coroutine did not finish: hang");
+    if (*failure) throw std::system_error(**failure);
     return done.get();
   }
 
  private:
+  template <class T>
+  static asio::awaitable<T> catching(asio::awaitable<T> work, std::shared_ptr<std::optional<std::system_error>> failure) {
+    try {
+      co_return co_await std::move(work);
+    } catch (const std::system_error& error) {
+      failure->emplace(error.code(), error.what());
+    } catch (const std::exception& error) {
+      failure->emplace(std::make_error_code(std::errc::state_not_recoverable), error.what());
+    }
+    co_return T();
+  }
+
   asio::io_context context_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> keep_running_;
   std::vector<std::thread> threads_;
