@@ -47,7 +47,7 @@ void sync_path(const std::filesystem::path& path) {
   if (::fsync(file.get()) != 0) throw_errno("fsync", path);
 }
 
-void sync_directory_tree(const std::filesystem::path& directory) {
+void sync_directory_with_files(const std::filesystem::path& directory) {
   for (const auto& entry : std::filesystem::directory_iterator(directory)) {
     if (entry.is_regular_file()) sync_path(entry.path());
   }

@@ -16,7 +16,7 @@ void sync_path(const std::filesystem::path& path);
 
 // Syncs every file directly inside `directory`, then `directory` and its parent,
 // so that the directory, its entries and their contents survive a crash.
-void sync_directory_tree(const std::filesystem::path& directory);
+void sync_directory_with_files(const std::filesystem::path& directory);
 
 // The contents of a small file, or nullopt when it does not exist.
 std::optional<std::string> read_small_file(const std::filesystem::path& path);

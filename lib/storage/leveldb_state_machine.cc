@@ -24,6 +24,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using storage::checked_reads;
+using storage::hex;
 using storage::slice;
 using storage::view;
 
@@ -73,7 +74,7 @@ bool is_known_key(std::string_view key) {
 
 std::string describe_key(std::string_view key) {
   if (key.starts_with(meta_prefix)) return "key '" + std::string(key) + "'";
-  const std::string bytes = "(key " + storage::hex(key) + ")";
+  const std::string bytes = "(key " + hex(key) + ")";
   if (key.size() == session_key_bytes && key.front() == session_prefix) {
     return "the session of client " + std::to_string(storage::read_big_endian(key.substr(1))) + " " + bytes;
   }
@@ -81,8 +82,8 @@ std::string describe_key(std::string_view key) {
     return "the idle entry of client " +
            std::to_string(storage::read_big_endian(key.substr(1 + storage::big_endian_bytes))) + " " + bytes;
   }
-  if (!key.empty() && key.front() == application_prefix) return "application key " + storage::hex(key.substr(1));
-  return "key " + storage::hex(key);
+  if (!key.empty() && key.front() == application_prefix) return "application key " + hex(key.substr(1));
+  return "key " + hex(key);
 }
 
 [[noreturn]] void throw_corruption(std::string_view subject, std::string_view key, std::string_view problem) {
@@ -144,7 +145,16 @@ std::string encode_format() {
 
 std::string describe(const snapshot_meta& meta) {
   std::ostringstream out;
-  out << "the snapshot at " << meta.last_included << " with " << meta.config.voters.size() << " voters";
+  auto nodes = [&out](std::string_view role, const std::set<node_id>& members) {
+    out << " " << role << " {";
+    for (node_id member : members) out << (member == *members.begin() ? "" : ",") << member;
+    out << "}";
+  };
+  out << "the snapshot at " << meta.last_included << " with";
+  nodes("voters", meta.config.voters);
+  nodes("outgoing", meta.config.outgoing_voters);
+  nodes("learners", meta.config.learners);
+  out << " and " << meta.config.addresses.size() << " addresses";
   return out.str();
 }
 
@@ -472,7 +482,7 @@ class snapshot_receiver final : public snapshot_sink, private storage::snapshot_
     staging_->remove_when_closed(false);
     staging_.reset();
     try {
-      storage::sync_directory_tree(path);
+      storage::sync_directory_with_files(path);
     } catch (...) {
       remove_quietly(path);
       throw;
@@ -528,6 +538,7 @@ struct leveldb_state_machine::internals {
   void point_live_to(std::uint64_t number, bool observed);
 
   void check_writable(std::string_view operation) const;
+  void check_continues_log(const std::vector<log_entry>& entries) const;
   std::vector<std::string> apply(const std::vector<log_entry>& entries);
   std::string apply_entry(const log_entry& entry, staged_state& state, membership& config, std::uint64_t& sessions);
   std::string apply_command_entry(const log_entry& entry, staged_state& state, std::uint64_t& sessions);
@@ -683,11 +694,26 @@ void leveldb_state_machine::internals::check_writable(std::string_view operation
                               " after an earlier apply or install failed (reopen to learn what reached the disk)");
 }
 
+// Entries apply in log order from the one after the applied id, so that none
+// is applied twice or skipped.
+void leveldb_state_machine::internals::check_continues_log(const std::vector<log_entry>& entries) const {
+  index_t expected = applied.last_applied.index + 1;
+  for (const log_entry& entry : entries) {
+    if (entry.index != expected) {
+      std::ostringstream problem;
+      problem << "apply of entry index " << entry.index.value << " where " << expected.value << " belongs";
+      throw_invalid(subject, problem.str());
+    }
+    ++expected;
+  }
+}
+
 // The whole batch is one WriteBatch: the application's writes, the session
 // updates, the membership and the last applied id reach LevelDB together or
 // not at all, so the applied id never disagrees with the data.
 std::vector<std::string> leveldb_state_machine::internals::apply(const std::vector<log_entry>& entries) {
   check_writable("apply");
+  check_continues_log(entries);
   std::vector<std::string> answers;
   answers.reserve(entries.size());
   if (entries.empty()) return answers;

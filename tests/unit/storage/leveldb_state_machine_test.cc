@@ -295,6 +295,21 @@ TEST_CASE("membership entries and the applied id are recorded and survive a reop
   CHECK(applied(machine) == applied_state{{term_t(2), index_t(5)}, joint});
 }
 
+TEST_CASE("entries apply in log order from the one after the applied id") {
+  temporary_directory directory;
+  kv_machine machine(directory.path());
+  CHECK_THROWS_MATCHES(apply_one(machine, command_entry(2, "put a 1")), std::system_error,
+                       has_error_code(std::errc::invalid_argument));
+  apply_one(machine, command_entry(1, "put a 1"));
+  CHECK_THROWS_WITH(apply_one(machine, command_entry(1, "append a 1")),
+                    Contains("apply of entry index 1 where 2 belongs"));
+  CHECK_THROWS_WITH(apply_entries(machine, {command_entry(2, "append a 2"), command_entry(4, "append a 4")}),
+                    Contains("apply of entry index 4 where 3 belongs"));
+  CHECK(machine.commands_run == 1);
+  CHECK(applied(machine).last_applied == log_id{term_t(1), index_t(1)});
+  CHECK(apply_one(machine, command_entry(2, "append a 2")) == "12");
+}
+
 TEST_CASE("an empty batch changes nothing") {
   temporary_directory directory;
   kv_machine machine(directory.path());
