@@ -71,9 +71,10 @@ class completion {
 // is answered. `registrar` runs when the awaitable is awaited.
 //
 // A coroutine must not write the registrar lambda inside its co_await
-// expression but bind it to a variable first: GCC 12 destroys the captures of
-// a lambda expression that appears in a co_await full-expression twice. The
-// same holds for every lambda handed to co_spawn inside a co_await.
+// expression but bind it to a variable first: GCC 12 destroys twice the
+// temporaries of a co_await full-expression that are lambda closures or
+// braced aggregates (their captures and members). The same holds for every
+// lambda handed to co_spawn inside a co_await.
 template <class T, class Registrar>
 asio::awaitable<result<T>> async_answer(Registrar registrar) {
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(result<T>)>(
