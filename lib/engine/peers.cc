@@ -14,6 +14,10 @@ std::shared_ptr<network> peer_clients::client_for(node_id id, const membership& 
   return p.client;
 }
 
+void peer_clients::keep_only(const membership& config) {
+  std::erase_if(peers_, [&](const auto& peer) { return !config.contains(peer.first); });
+}
+
 void peer_clients::heard_from(node_id id, clock::time_point when) { peers_[id].last_contact = when; }
 
 std::optional<clock::time_point> peer_clients::last_contact(node_id id) const {

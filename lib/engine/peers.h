@@ -27,7 +27,9 @@ class peer_clients {
   // When `peer` last answered; nullopt when it never did.
   std::optional<clock::time_point> last_contact(node_id peer) const;
 
-  // Drops every client (calls in flight finish with theirs).
+  // Drops the clients of nodes no longer in `config`, or every client (calls
+  // in flight finish with theirs).
+  void keep_only(const membership& config);
   void clear() { peers_.clear(); }
 
  private:

@@ -501,6 +501,7 @@ void raft::impl::publish_metrics(bool with_peers) {
   if (node_) note_role_change();
   std::vector<peer_metrics> peers;
   if (with_peers && node_) peers = peer_progress();
+  bool config_changed = false;
   {
     std::lock_guard lock(metrics_mutex_);
     metrics& m = published_;
@@ -513,7 +514,8 @@ void raft::impl::publish_metrics(bool with_peers) {
       m.commit = node_->commit_index();
       m.applied = node_->applied_index();
       m.snapshot = node_->log().base();
-      if (m.config != node_->config()) m.config = node_->config();
+      config_changed = m.config != node_->config();
+      if (config_changed) m.config = node_->config();
     }
     if (with_peers) m.peers = std::move(peers);
     m.pending_proposals = proposals_.size();
@@ -522,6 +524,7 @@ void raft::impl::publish_metrics(bool with_peers) {
     m.apply_queue_bytes = apply_queue_bytes_;
     m.totals = totals_;
   }
+  if (config_changed) peers_.keep_only(node_->config());
   for (engine::completion<bool>& watcher : std::exchange(watchers_, {})) {
     if (phase_ == phase::serving) {
       watcher(true);

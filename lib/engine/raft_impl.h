@@ -107,7 +107,8 @@ class raft::impl : public std::enable_shared_from_this<raft::impl> {
   void fail_stop(const std::string& reason);
   void loop_finished(std::string_view loop, std::exception_ptr error);
 
-  // Metrics, on the strand.
+  // Metrics, on the strand. Publishing also wakes wait_for() callers and,
+  // when the membership changed, drops the clients of nodes that left it.
   void publish_metrics(bool with_peers);
   void note_role_change();
   std::vector<peer_metrics> peer_progress() const;
