@@ -42,7 +42,10 @@ int main() {
 
   auto program = [&]() -> asio::awaitable<bool> {
     co_await node.start();
-    co_await node.wait_for([](const coraft::metrics& m) { return m.role == "leader"; }, std::chrono::seconds(10));
+    // Lambdas go into variables before a co_await: GCC 12 mishandles lambda
+    // temporaries inside a co_await expression.
+    auto leads = [](const coraft::metrics& m) { return m.role == "leader"; };
+    co_await node.wait_for(leads, std::chrono::seconds(10));
     const bool applied = co_await set_greeting(node);
     co_await node.shutdown();
     co_return applied;
