@@ -39,6 +39,10 @@ struct protocol_options {
   std::uint64_t max_uncommitted_bytes = 64u << 20;
   // Payload bytes of committed entries handed out for applying in one output.
   std::uint64_t max_apply_bytes = 16u << 20;
+  // Committed entries handed out and not yet reported applied, in payload
+  // bytes: beyond this the node hands out no more until the state machine
+  // catches up (a slow state machine then holds back the queue, not memory).
+  std::uint64_t max_unapplied_bytes = 64u << 20;
 
   // Trial elections: a node that cannot win never raises the cluster's term.
   bool pre_vote = true;

@@ -453,6 +453,7 @@ void node::install_snapshot(const snapshot_meta& meta) {
   // entries it superseded.
   persisted_ = last.index;
   applying_ = last.index;
+  unapplied_bytes_ = 0;  // what was handed out is applied before the snapshot
   for (write_in_flight& write : writes_in_flight_) write.last_index = index_t{};
   unstable_from_ = last.index + 1;
 }
@@ -854,7 +855,17 @@ void node::on_persisted(std::uint64_t write_id) {
   maybe_commit();
 }
 
-void node::on_applied(index_t index) { applied_ = std::max(applied_, std::min(index, applying_)); }
+void node::on_applied(index_t index) {
+  const index_t applied = std::max(applied_, std::min(index, applying_));
+  unapplied_bytes_ -= std::min(unapplied_bytes_, log_.payload_bytes(applied_ + 1, applied));
+  applied_ = applied;
+}
+
+// Committed, durable entries wait to be handed out, and the state machine is
+// not too far behind.
+bool node::apply_due() const {
+  return std::min(commit_, persisted_) > applying_ && unapplied_bytes_ < options_.max_unapplied_bytes;
+}
 
 void node::report_unreachable(node_id peer) {
   progress* pr = peer_progress(peer);
@@ -907,8 +918,8 @@ bool node::has_output() const {
                                       [this](const held_message& held) { return held.after_write <= durable_write_id_; });
   const leader_state* leader = leading();
   const bool leader_work = leader && (replication_due_ || commit_to_announce_ || leader->round_due);
-  return unwritten || releasable || !outbox_.empty() || leader_work || std::min(commit_, persisted_) > applying_ ||
-         !reads_ready_.empty() || !reads_failed_.empty();
+  return unwritten || releasable || !outbox_.empty() || leader_work || apply_due() || !reads_ready_.empty() ||
+         !reads_failed_.empty();
 }
 
 output node::take_output() {
@@ -933,10 +944,10 @@ output node::take_output() {
   out.messages = std::move(outbox_);
   outbox_.clear();
 
-  const index_t applicable = std::min(commit_, persisted_);
-  if (applicable > applying_) {
-    out.committed = log_.slice(applying_ + 1, applicable, options_.max_apply_bytes);
+  if (apply_due()) {
+    out.committed = log_.slice(applying_ + 1, std::min(commit_, persisted_), options_.max_apply_bytes);
     applying_ = out.committed.back().index;
+    unapplied_bytes_ += log_.payload_bytes(out.committed.front().index, applying_);
   }
   out.reads_ready = std::exchange(reads_ready_, {});
   out.reads_failed = std::exchange(reads_failed_, {});

@@ -250,6 +250,7 @@ class node {
   void append_from_leader(const std::vector<log_entry>& entries);
   void truncate_log_from(index_t index);
   void commit_to(index_t index);
+  bool apply_due() const;
   void restore_config_after_truncation();
 
   // Replication (leader).
@@ -335,6 +336,9 @@ class node {
   std::uint32_t heartbeat_elapsed_ = 0;  // leader: ticks since the last heartbeat round
   std::uint32_t election_timeout_ = 0;   // randomized in [min, max) at each reset
   std::uint64_t uncommitted_bytes_ = 0;  // leader: payload bytes of entries in (commit_, last]
+  // Payload bytes of entries in (applied_, applying_] still in the log; an
+  // installed snapshot resets it (the entries it replaced are gone).
+  std::uint64_t unapplied_bytes_ = 0;
   std::uint64_t now_ = 0;                // ticks since the node was created: its clock
   std::uint64_t heartbeat_round_ = 0;    // the last heartbeat round number used; increasing
   // Follower reads sent to the leader and not yet answered, by read id.

@@ -12,6 +12,7 @@ std::optional<std::string> protocol_options::validate() const {
   if (max_inflight_bytes == 0) return "max_inflight_bytes must be at least 1";
   if (max_append_bytes == 0) return "max_append_bytes must be at least 1";
   if (max_apply_bytes == 0) return "max_apply_bytes must be at least 1";
+  if (max_unapplied_bytes == 0) return "max_unapplied_bytes must be at least 1";
   if (max_clock_drift_ticks >= election_timeout_min_ticks)
     return "max_clock_drift_ticks must be below election_timeout_min_ticks";
   return std::nullopt;

@@ -123,3 +123,24 @@ TEST_CASE("a write overtaken by a truncation makes durable only what the log sti
   CHECK(c[3]->persisted_index() == c[1]->log().last_index());
   CHECK(c[3]->log().last_id() == c[1]->log().last_id());
 }
+
+TEST_CASE("committed entries are handed out no faster than the state machine reports them applied") {
+  auto options = test_options();
+  options.max_unapplied_bytes = 250;
+  options.max_apply_bytes = 100;
+  cluster c({1}, options);
+  c.elect(1);
+  for (int i = 0; i < 6; ++i) REQUIRE_FALSE(c[1].propose(std::string(100, 'x')).error);
+  // Drain by hand, completing writes but never reporting anything applied.
+  std::size_t handed_out = 0;
+  for (int round = 0; round < 20 && c[1]->has_output(); ++round) {
+    core::output out = c[1].drain();
+    if (out.write_id != 0) c[1].persisted(out.write_id);
+    for (const log_entry& entry : out.committed) handed_out += entry.kind == entry_kind::command ? 1 : 0;
+  }
+  CHECK(c[1]->commit_index() == c[1]->log().last_index());
+  CHECK(handed_out == 3);  // 300 bytes out: the batch that crossed 250 was the last
+  c[1].apply_input([](core::node& n) { n.on_applied(n.applying_index()); });
+  CHECK(c[1]->has_output());
+  CHECK(c[1].drain().committed.size() == 1);
+}
