@@ -119,6 +119,16 @@ struct raft_options {
   // on each tick; a proposal whose entry has committed is answered once applied.
   std::chrono::milliseconds request_timeout{10'000};
 
+  // Snapshots: the state machine takes one once this many entries were applied
+  // since the last (0: only on trigger_snapshot()), and the log is compacted
+  // behind it, keeping this many entries so that slightly lagging followers
+  // catch up from the log rather than by snapshot.
+  std::uint64_t snapshot_every_entries = 100'000;
+  std::uint64_t log_entries_kept_after_snapshot = 10'000;
+  // A membership change waits this long for a new voter to catch up as a
+  // learner before it gives up (errc::timeout).
+  std::chrono::milliseconds catch_up_timeout{60'000};
+
   // A description of the first invalid field, or nullopt when all are valid.
   std::optional<std::string> validate() const;
 };
@@ -150,6 +160,27 @@ class raft final : public rpc_handler {
   // Runs `query` against the state machine once it reflects every command
   // committed before the read began (see read_mode).
   asio::awaitable<result<std::string>> read(std::string query, read_mode mode = read_mode::read_index);
+
+  // Membership, one change at a time; each call is answered once the change
+  // has committed. Errors: not_leader (with a hint), membership_change_in_progress,
+  // transfer_in_progress, invalid_argument, not_member, timeout, shutting_down.
+  //
+  // Adds `id`, reachable at `address`, as a learner: it receives the log but
+  // does not vote.
+  asio::awaitable<result<void>> add_learner(node_id id, std::string address);
+  // Makes `voters` the voting members, through a joint configuration. A voter
+  // that is not a member yet must have been added with add_learner(); it is
+  // promoted once it has caught up (within catch_up_timeout). Voters left out
+  // of `voters` leave the group; a leader that leaves steps down afterwards.
+  asio::awaitable<result<void>> change_membership(std::set<node_id> voters);
+  // Removes a learner, or a voter (through a joint configuration).
+  asio::awaitable<result<void>> remove_member(node_id id);
+  // Hands leadership to the voter `to` and is answered once `to` leads, or
+  // with errc::timeout when the transfer aborted (after an election timeout).
+  asio::awaitable<result<void>> transfer_leadership(node_id to);
+  // Takes a snapshot of the state machine now, compacts the log behind it,
+  // and answers the last entry the snapshot covers.
+  asio::awaitable<result<log_id>> trigger_snapshot();
 
   // A consistent copy of the node's metrics.
   metrics get_metrics() const;
