@@ -677,28 +677,27 @@ void node::confirm_rounds(leader_state& leader) {
 void node::read_ready(const pending_read& read) {
   if (read.requester == self_) {
     reads_ready_.push_back({read.id, read.index});
-    return;
+  } else {
+    answer_follower_read(read, true);
   }
-  read_index_response answer;
-  answer.from = self_;
-  answer.term = term_;
-  answer.request_id = read.request_id;
-  answer.context = read.id;
-  answer.success = true;
-  answer.read_index = read.index;
-  send(read.requester, answer);
 }
 
 void node::read_failed(const pending_read& read) {
   if (read.requester == self_) {
     reads_failed_.push_back({read.id, make_error_code(errc::not_leader), leader_});
-    return;
+  } else {
+    answer_follower_read(read, false);
   }
+}
+
+void node::answer_follower_read(const pending_read& read, bool success) {
   read_index_response answer;
   answer.from = self_;
   answer.term = term_;
   answer.request_id = read.request_id;
   answer.context = read.id;
+  answer.success = success;
+  if (success) answer.read_index = read.index;
   send(read.requester, answer);
 }
 

@@ -281,6 +281,7 @@ class node {
   void confirm_rounds(leader_state& leader);
   void read_ready(const pending_read& read);
   void read_failed(const pending_read& read);
+  void answer_follower_read(const pending_read& read, bool success);
   void fail_reads(node_id leader_hint);
   bool committed_in_current_term() const;
   bool lease_valid(const leader_state& leader) const;

@@ -220,6 +220,15 @@ class cluster {
   // Observes (and may drop) every message before delivery.
   std::function<bool(node_id from, const message&)> filter;
 
+  // Counts the messages of one kind from now on, delivering every message.
+  template <class Body>
+  void count(std::size_t& counter) {
+    filter = [&counter](node_id, const message& m) {
+      counter += std::holds_alternative<Body>(m.body) ? 1 : 0;
+      return true;
+    };
+  }
+
  private:
   void route(node_id from, message m) {
     if (cut_.contains(from) || cut_.contains(m.to)) return;

@@ -27,10 +27,7 @@ TEST_CASE("a read index is the commit index, confirmed by one heartbeat round") 
   REQUIRE_FALSE(c[1].propose("a").error);
   c.settle();
   std::size_t heartbeats = 0;
-  c.filter = [&](node_id, const message& m) {
-    heartbeats += std::holds_alternative<heartbeat_request>(m.body) ? 1 : 0;
-    return true;
-  };
+  c.count<heartbeat_request>(heartbeats);
   c[1].apply_input([](core::node& n) { n.read_index(7, read_mode::read_index); });
   auto outcomes = drain_reads(c, 1);
   REQUIRE(outcomes.ready.size() == 1);
@@ -44,10 +41,7 @@ TEST_CASE("reads arriving together share one heartbeat round") {
   c.elect(1);
   c.settle();
   std::size_t heartbeats = 0;
-  c.filter = [&](node_id, const message& m) {
-    heartbeats += std::holds_alternative<heartbeat_request>(m.body) ? 1 : 0;
-    return true;
-  };
+  c.count<heartbeat_request>(heartbeats);
   for (std::uint64_t id = 1; id <= 50; ++id)
     c[1].apply_input([id](core::node& n) { n.read_index(id, read_mode::read_index); });
   auto outcomes = drain_reads(c, 1);
@@ -103,10 +97,7 @@ TEST_CASE("a lease read is served without a round while the lease holds") {
   c.tick(1, 2);  // one heartbeat round answered by a quorum grants the lease
   c.settle();
   std::size_t heartbeats = 0;
-  c.filter = [&](node_id, const message& m) {
-    heartbeats += std::holds_alternative<heartbeat_request>(m.body) ? 1 : 0;
-    return true;
-  };
+  c.count<heartbeat_request>(heartbeats);
   c[1].apply_input([](core::node& n) { n.read_index(3, read_mode::lease); });
   auto outcomes = drain_reads(c, 1);
   REQUIRE(outcomes.ready.size() == 1);

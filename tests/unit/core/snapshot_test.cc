@@ -23,10 +23,7 @@ TEST_CASE("a follower whose next entries were compacted receives the snapshot an
   CHECK(c[1]->log().base() == meta.last_included);
   c.heal();
   std::size_t offers = 0;
-  c.filter = [&](node_id, const message& m) {
-    offers += std::holds_alternative<snapshot_request>(m.body) ? 1 : 0;
-    return true;
-  };
+  c.count<snapshot_request>(offers);
   c.tick(1, 2);
   c.settle();
   CHECK(offers == 1);
@@ -48,10 +45,7 @@ TEST_CASE("entries kept behind the snapshot let a slightly lagging follower catc
   c.take_snapshot(1, 15);
   c.heal();
   std::size_t offers = 0;
-  c.filter = [&](node_id, const message& m) {
-    offers += std::holds_alternative<snapshot_request>(m.body) ? 1 : 0;
-    return true;
-  };
+  c.count<snapshot_request>(offers);
   c.tick(1, 2);
   c.settle();
   CHECK(offers == 0);
