@@ -4,13 +4,12 @@
 // that no write survived in part.
 #include <coraft/leveldb_log_storage.h>
 
+#include "child_process.h"
 #include "storage_conformance.h"
 #include "temporary_directory.h"
 
-#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <random>
@@ -26,7 +25,6 @@ constexpr std::uint64_t most_acknowledgements_before_kill = 60;
 constexpr std::uint64_t most_entries_per_write = 40;
 // Stops a writer that nobody kills from filling the disk.
 constexpr int most_writes_per_writer = 1'000;
-constexpr auto report_timeout = std::chrono::seconds(60);
 
 // Every entry's content follows from its index, so that a reader can tell an
 // intact entry from a damaged or misplaced one. Payloads up to 8 KiB make large
@@ -50,90 +48,32 @@ log_write write_through(std::uint64_t first, std::uint64_t last) {
   return {hard_state{term_t(last), node_id(1)}, expected_entries(first, last), index_t(last)};
 }
 
-void send(int pipe, std::uint64_t number) {
-  if (::write(pipe, &number, sizeof number) != sizeof number) ::_exit(4);
-}
-
 // The child's whole life: report what the log holds after recovery (last index,
 // hard state term, commit hint), then append and report each acknowledged last
-// index until killed. It never returns into the test framework.
-[[noreturn]] void run_writer(const std::string& path, int reports, std::uint64_t seed) {
-  try {
-    blocking_log log(leveldb_log_storage::open(path));
-    std::uint64_t last = log.state().last.index.value;
-    send(reports, last);
-    send(reports, log.hard().term.value);
-    send(reports, log.committed().value_or(index_t(0)).value);
-    std::mt19937_64 random(seed);
-    for (int write = 0; write < most_writes_per_writer; ++write) {
-      const std::uint64_t first = last + 1;
-      last += std::uniform_int_distribution<std::uint64_t>(1, most_entries_per_write)(random);
-      log.write(write_through(first, last));
-      send(reports, last);
-    }
-    ::_exit(3);
-  } catch (...) {
-    ::_exit(2);
+// index until killed.
+void run_writer(const std::string& path, std::uint64_t seed, const reporter& reports) {
+  blocking_log log(leveldb_log_storage::open(path));
+  std::uint64_t last = log.state().last.index.value;
+  reports.send(std::to_string(last));
+  reports.send(std::to_string(log.hard().term.value));
+  reports.send(std::to_string(log.committed().value_or(index_t(0)).value));
+  std::mt19937_64 random(seed);
+  for (int write = 0; write < most_writes_per_writer; ++write) {
+    const std::uint64_t first = last + 1;
+    last += std::uniform_int_distribution<std::uint64_t>(1, most_entries_per_write)(random);
+    log.write(write_through(first, last));
+    reports.send(std::to_string(last));
   }
 }
 
-class writer_process {
- public:
-  writer_process(const std::string& path, std::uint64_t seed) {
-    int ends[2];
-    REQUIRE(::pipe(ends) == 0);
-    pid_ = ::fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      ::close(ends[0]);
-      run_writer(path, ends[1], seed);
-    }
-    ::close(ends[1]);
-    reports_ = ends[0];
-  }
-
-  // Also when a check failed half-way through a round.
-  ~writer_process() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    ::close(reports_);
-  }
-
-  writer_process(const writer_process&) = delete;
-  writer_process& operator=(const writer_process&) = delete;
-
-  // The next number the writer reported, or nullopt once it is gone.
-  std::optional<std::uint64_t> next_report() {
-    std::uint64_t number = 0;
-    std::size_t received = 0;
-    while (received < sizeof number) {
-      pollfd readable{reports_, POLLIN, 0};
-      const int ready = ::poll(&readable, 1, std::chrono::milliseconds(report_timeout).count());
-      REQUIRE(ready == 1);  // otherwise the writer hangs
-      const ssize_t count = ::read(reports_, reinterpret_cast<char*>(&number) + received, sizeof number - received);
-      REQUIRE(count >= 0);
-      if (count == 0) return std::nullopt;
-      received += static_cast<std::size_t>(count);
-    }
-    return number;
-  }
-
-  void kill() { ::kill(pid_, SIGKILL); }
-
-  // The writer's exit status, once it has ended.
-  int wait() {
-    int status = 0;
-    REQUIRE(::waitpid(pid_, &status, 0) == pid_);
-    pid_ = 0;
-    return status;
-  }
-
- private:
-  pid_t pid_ = 0;
-  int reports_ = -1;
-};
+// The next number the writer reported, or nullopt once it is gone.
+std::optional<std::uint64_t> next_number(child_process& writer) {
+  const auto report = writer.next_report();
+  if (!report) return std::nullopt;
+  INFO(*report);
+  REQUIRE_FALSE(report->starts_with("failed: "));
+  return std::stoull(*report);
+}
 
 }  // namespace
 
@@ -153,10 +93,11 @@ TEST_CASE("every write acknowledged before a SIGKILL survives it, and no write s
   // believe that thread runs its compactions.
   for (int round = 0; round < rounds; ++round) {
     INFO("round " << round << ", " << acknowledged << " entries acknowledged before it");
-    writer_process writer(path, random());
-    const auto recovered_last = writer.next_report();
-    const auto recovered_term = writer.next_report();
-    const auto recovered_committed = writer.next_report();
+    const std::uint64_t writer_seed = random();
+    child_process writer([&](const reporter& reports) { run_writer(path, writer_seed, reports); });
+    const auto recovered_last = next_number(writer);
+    const auto recovered_term = next_number(writer);
+    const auto recovered_committed = next_number(writer);
     REQUIRE(recovered_committed);  // otherwise the writer failed to open or read the log
     CHECK(*recovered_last >= acknowledged);
     CHECK(*recovered_term == *recovered_last);
@@ -164,14 +105,14 @@ TEST_CASE("every write acknowledged before a SIGKILL survives it, and no write s
 
     const auto acknowledgements_before_kill = number(1, most_acknowledgements_before_kill);
     for (std::uint64_t count = 0; count < acknowledgements_before_kill; ++count) {
-      const auto last = writer.next_report();
+      const auto last = next_number(writer);
       REQUIRE(last);  // otherwise the writer failed to write
       acknowledged = *last;
     }
     std::this_thread::sleep_for(std::chrono::microseconds(number(0, 5'000)));
     writer.kill();
     // Whatever the writer reported before it died was acknowledged too.
-    while (const auto last = writer.next_report()) acknowledged = *last;
+    while (const auto last = next_number(writer)) acknowledged = *last;
     const int status = writer.wait();
     REQUIRE(WIFSIGNALED(status));
     REQUIRE(WTERMSIG(status) == SIGKILL);
