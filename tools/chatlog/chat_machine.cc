@@ -1,6 +1,7 @@
 #include "chat_machine.h"
 
 #include "chat_rules.h"
+#include "protocol.h"
 
 #include <nlohmann/json.hpp>
 
@@ -11,8 +12,6 @@
 
 namespace chatlog {
 namespace {
-
-using json = nlohmann::json;
 
 // Keys (the base keeps them apart from its own):
 //   "c" + room                  the room's last sequence number, in decimal
@@ -39,12 +38,8 @@ std::uint64_t last_seq(const coraft::state_reader& state, std::string_view room)
   return parse_count(state.get(counter_key(room)).value_or("0"));
 }
 
-// Answers never fail to serialize: strings are checked UTF-8 from the parser,
-// and anything else is replaced rather than thrown on.
-std::string dump(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
-
 std::string invalid(const std::string& problem) {
-  return dump({{"error", "bad_request"}, {"message", problem}});
+  return to_text({{"error", "bad_request"}, {"message", problem}});
 }
 
 // The parsed object, or nullopt when `text` is not a JSON object.
@@ -77,8 +72,8 @@ std::string apply_post(const json& command, const coraft::state_reader& state, c
   if (auto problem = check_text(*text)) return invalid(*problem);
   const std::uint64_t seq = last_seq(state, *room) + 1;
   batch.put(counter_key(*room), std::to_string(seq));
-  batch.put(message_key(*room, seq), dump({{"seq", seq}, {"user", *user}, {"text", *text}, {"time_ms", *time_ms}}));
-  return dump({{"seq", seq}, {"time_ms", *time_ms}});
+  batch.put(message_key(*room, seq), to_text({{"seq", seq}, {"user", *user}, {"text", *text}, {"time_ms", *time_ms}}));
+  return to_text({{"seq", seq}, {"time_ms", *time_ms}});
 }
 
 std::string apply_register(const json& command, coraft::state_writer& batch) {
@@ -113,7 +108,7 @@ std::string answer_tail(const json& query, const coraft::state_reader& state) {
   }
   limit = std::min(limit, max_tail_limit);
   json messages = limit == 0 ? json::array() : read_messages(state, *room, std::max<std::uint64_t>(from, 1), limit);
-  return dump({{"messages", std::move(messages)}, {"last", last}});
+  return to_text({{"messages", std::move(messages)}, {"last", last}});
 }
 
 std::string answer_rooms(const coraft::state_reader& state) {
@@ -122,7 +117,7 @@ std::string answer_rooms(const coraft::state_reader& state) {
     rooms.push_back({{"room", key.substr(1)}, {"messages", parse_count(value)}});
     return true;
   });
-  return dump({{"rooms", std::move(rooms)}});
+  return to_text({{"rooms", std::move(rooms)}});
 }
 
 std::string answer_directory(const coraft::state_reader& state) {
@@ -131,7 +126,7 @@ std::string answer_directory(const coraft::state_reader& state) {
     addresses[std::string(key.substr(1))] = value;
     return true;
   });
-  return dump({{"client_addresses", std::move(addresses)}});
+  return to_text({{"client_addresses", std::move(addresses)}});
 }
 
 std::string answer(std::string_view request, const coraft::state_reader& state) {

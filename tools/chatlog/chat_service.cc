@@ -62,8 +62,6 @@ std::uint64_t now_ms() {
   return static_cast<std::uint64_t>(duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
 }
 
-std::string compact(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
-
 }  // namespace
 
 chat_service::chat_service(coraft::tcp_node& node, std::shared_ptr<chat_machine> machine)
@@ -121,7 +119,7 @@ asio::awaitable<void> chat_service::serve(line_stream& stream) {
 }
 
 asio::awaitable<json> chat_service::answer(const std::string& op, const json& request) {
-  coraft::log(coraft::log_level::debug, "request ", compact(request));
+  coraft::log(coraft::log_level::debug, "request ", request);  // formatted only when debug is on
   if (op == "post") co_return co_await post(request);
   if (op == "tail") co_return co_await tail(request);
   if (op == "rooms") co_return co_await rooms(request);
@@ -148,7 +146,7 @@ asio::awaitable<json> chat_service::post(const json& request) {
   if ((client == 0) != (sequence == 0)) throw request_error("client and seq come together, both from 1");
 
   const json command = {{"op", "post"}, {"room", room}, {"user", user}, {"text", text}, {"time_ms", now_ms()}};
-  std::string payload = coraft::encode_session_command({client, sequence, compact(command)});
+  std::string payload = coraft::encode_session_command({client, sequence, to_text(command)});
   coraft::result<std::string> applied = co_await node_.raft().propose(std::move(payload));
   if (!applied) co_return failure(applied.error(), applied.leader());
   json reply = machine_reply(*applied);
@@ -190,9 +188,9 @@ asio::awaitable<json> chat_service::read(const json& request, const json& query)
   if (!choice) throw request_error("read: expected linearizable, lease, follower or stale");
   std::string answer;
   if (choice->stale) {
-    answer = machine_->read_local(compact(query));
+    answer = machine_->read_local(to_text(query));
   } else {
-    coraft::result<std::string> served = co_await node_.raft().read(compact(query), choice->mode);
+    coraft::result<std::string> served = co_await node_.raft().read(to_text(query), choice->mode);
     if (!served) co_return failure(served.error(), served.leader());
     answer = std::move(*served);
   }
@@ -228,7 +226,7 @@ asio::awaitable<void> chat_service::follow(line_stream& stream, follow_request r
   for (;;) {
     const coraft::index_t applied = node_.raft().get_metrics().applied;
     const json query = {{"q", "tail"}, {"room", request.room}, {"from", next}, {"limit", max_tail_limit}};
-    const json answer = json::parse(machine_->read_local(compact(query)));
+    const json answer = json::parse(machine_->read_local(to_text(query)));
     std::string lines;
     for (json message : answer["messages"]) {
       next = message["seq"].get<std::uint64_t>() + 1;
@@ -290,7 +288,7 @@ asio::awaitable<json> chat_service::add_member(const json& request, coraft::node
     throw request_error("peer_address and client_address are needed for a member the cluster file does not list");
   }
   const json command = {{"op", "register"}, {"id", id.value}, {"client_address", *client_address}};
-  std::string payload = coraft::encode_session_command({0, 0, compact(command)});
+  std::string payload = coraft::encode_session_command({0, 0, to_text(command)});
   coraft::result<std::string> registered = co_await node_.raft().propose(std::move(payload));
   if (!registered) co_return failure(registered.error(), registered.leader());
   coraft::result<void> added = co_await node_.raft().add_learner(id, *peer_address);

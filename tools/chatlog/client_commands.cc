@@ -35,8 +35,6 @@ void check_usage(const std::optional<std::string>& problem) {
   if (problem) throw usage_error(*problem);
 }
 
-std::string compact(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
-
 // Prints the refusal of a request; answers the exit status 1.
 int refused(const std::string& what, const json& reply) {
   std::cerr << "chatlog " << what << ": " << reply.value("error", std::string("error")) << ": "
@@ -71,7 +69,7 @@ class poster {
     }
     if (as_json_) {
       reply["text"] = text;
-      std::cout << compact(reply) << std::endl;
+      std::cout << to_text(reply) << std::endl;
     } else {
       std::cout << "posted #" << reply.value("seq", std::uint64_t{0}) << " to " << room_ << std::endl;
     }
@@ -121,7 +119,7 @@ asio::awaitable<int> post(cluster_client& client, const command_line& args) {
 
 void print_message(const json& message, bool as_json) {
   if (as_json) {
-    std::cout << compact(message) << "\n";
+    std::cout << to_text(message) << "\n";
   } else {
     std::cout << format_message(message, false, false) << "\n";
   }
@@ -166,7 +164,7 @@ asio::awaitable<int> rooms(cluster_client& client, const command_line& args) {
   if (!ok(reply)) co_return refused("rooms", reply);
   for (const json& room : reply["rooms"]) {
     if (args.flag("json")) {
-      std::cout << compact(room) << "\n";
+      std::cout << to_text(room) << "\n";
     } else {
       std::cout << std::left << std::setw(24) << room["room"].get<std::string>() << " " << room["messages"]
                 << " messages\n";
@@ -211,7 +209,8 @@ std::string status_table(const std::vector<json>& replies) {
         << "APPLIED" << std::setw(6) << "LAG" << "LAST CONTACT\n";
   for (const json& reply : replies) {
     if (!ok(reply)) {
-      table << std::setw(5) << "?" << std::setw(22) << reply["address"].get<std::string>() << "unreachable\n";
+      table << std::setw(5) << "?" << std::setw(22) << reply["address"].get<std::string>() << "unreachable: "
+            << reply["message"].get<std::string>() << "\n";
       continue;
     }
     const json& metrics = reply["metrics"];
@@ -237,7 +236,7 @@ asio::awaitable<int> status(cluster_client& client, const command_line& args) {
   for (;;) {
     const std::vector<json> replies = co_await status_of_members(client);
     if (args.flag("json")) {
-      std::cout << compact(json(replies)) << std::endl;
+      std::cout << to_text(json(replies)) << std::endl;
     } else {
       if (args.flag("watch")) std::cout << "\033[H\033[2J";
       std::cout << status_table(replies) << std::flush;

@@ -21,11 +21,9 @@ constexpr auto as_tuple_awaitable = asio::experimental::as_tuple(asio::use_await
 constexpr std::chrono::milliseconds accept_retry_pause{100};
 
 asio::ip::tcp::endpoint resolve(const asio::any_io_executor& executor, const std::string& address) {
-  const std::size_t colon = address.rfind(':');
-  std::string host = address.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  const host_port parts = split_address(address);
   asio::ip::tcp::resolver resolver(executor);
-  return *resolver.resolve(host, address.substr(colon + 1)).begin();
+  return *resolver.resolve(parts.host, parts.port).begin();
 }
 
 void log_end(const char* what, std::exception_ptr error) {

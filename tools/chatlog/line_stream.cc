@@ -17,8 +17,9 @@ namespace {
 
 constexpr auto as_tuple_awaitable = asio::experimental::as_tuple(asio::use_awaitable);
 
-// "host:port" split at the last colon; an IPv6 host may come in brackets.
-std::pair<std::string, std::string> split_address(const std::string& address) {
+}  // namespace
+
+host_port split_address(const std::string& address) {
   const std::size_t colon = address.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {
     throw std::system_error(std::make_error_code(std::errc::invalid_argument), "not host:port: " + address);
@@ -27,8 +28,6 @@ std::pair<std::string, std::string> split_address(const std::string& address) {
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   return {host, address.substr(colon + 1)};
 }
-
-}  // namespace
 
 line_stream::line_stream(asio::ip::tcp::socket socket, std::size_t max_line_bytes)
     : socket_(std::move(socket)), max_line_bytes_(max_line_bytes) {}
@@ -83,10 +82,10 @@ void stream_deadline::disarm() {
 
 asio::awaitable<line_stream> connect_lines(const std::string& address, std::chrono::milliseconds limit,
                                            std::size_t max_line_bytes) {
-  const auto [host, port] = split_address(address);
+  const host_port parts = split_address(address);
   auto executor = co_await asio::this_coro::executor;
   asio::ip::tcp::resolver resolver(executor);
-  auto [resolve_error, endpoints] = co_await resolver.async_resolve(host, port, as_tuple_awaitable);
+  auto [resolve_error, endpoints] = co_await resolver.async_resolve(parts.host, parts.port, as_tuple_awaitable);
   if (resolve_error) throw std::system_error(resolve_error, "cannot resolve " + address);
   line_stream stream(asio::ip::tcp::socket(executor), max_line_bytes);
   stream_deadline deadline(stream);

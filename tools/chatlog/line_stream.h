@@ -61,6 +61,14 @@ class stream_deadline {
   std::shared_ptr<state> state_ = std::make_shared<state>();
 };
 
+struct host_port {
+  std::string host;  // without the brackets of an IPv6 address
+  std::string port;
+};
+// Splits "host:port" at its last colon. Throws std::system_error
+// (std::errc::invalid_argument) when either part is missing.
+host_port split_address(const std::string& address);
+
 // Connects to "host:port" within `limit`. Throws std::system_error naming the address.
 asio::awaitable<line_stream> connect_lines(const std::string& address, std::chrono::milliseconds limit,
                                            std::size_t max_line_bytes);

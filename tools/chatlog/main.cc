@@ -2,15 +2,14 @@
 #include "chat_terminal.h"
 #include "client_commands.h"
 #include "command_line.h"
+#include "message_format.h"
 #include "serve.h"
 
 #include <coraft/logging.h>
 #include <coraft/tcp_node.h>
 
 #include <chrono>
-#include <ctime>
 #include <iostream>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -61,21 +60,13 @@ coraft::log_level parse_log_level(const std::string& name) {
 
 // Log lines on stderr: "14:03:05.123 node 2 warning: ...".
 void log_to_stderr(const std::string& who, coraft::log_level minimum) {
-  auto lock = std::make_shared<std::mutex>();
+  // The library calls the sink one line at a time: no locking needed.
   coraft::set_log_sink(
-      [who, lock](coraft::log_level level, std::string_view line) {
+      [who](coraft::log_level level, std::string_view line) {
         using namespace std::chrono;
-        const auto now = system_clock::now();
-        const std::time_t seconds = system_clock::to_time_t(now);
-        const auto millis = duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
-        std::tm local{};
-        ::localtime_r(&seconds, &local);
-        char stamp[16];
-        std::strftime(stamp, sizeof stamp, "%H:%M:%S", &local);
-        char fraction[8];
-        std::snprintf(fraction, sizeof fraction, ".%03d", static_cast<int>(millis));
-        std::lock_guard guard(*lock);
-        std::cerr << stamp << fraction << " " << who << " " << coraft::to_string(level) << ": " << line << "\n";
+        const auto now = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+        const std::string stamp = chatlog::local_clock(static_cast<std::uint64_t>(now), true);
+        std::cerr << stamp << " " << who << " " << coraft::to_string(level) << ": " << line << "\n";
       },
       minimum);
 }

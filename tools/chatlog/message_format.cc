@@ -1,25 +1,25 @@
 #include "message_format.h"
 
-#include <chrono>
+#include <cstdio>
 #include <ctime>
 
 namespace chatlog {
-namespace {
 
-std::string clock_time(std::uint64_t time_ms) {
+std::string local_clock(std::uint64_t time_ms, bool milliseconds) {
   const std::time_t seconds = static_cast<std::time_t>(time_ms / 1000);
   std::tm local{};
   ::localtime_r(&seconds, &local);
   char text[16];
   std::strftime(text, sizeof text, "%H:%M:%S", &local);
-  return text;
+  if (!milliseconds) return text;
+  char fraction[8];
+  std::snprintf(fraction, sizeof fraction, ".%03u", static_cast<unsigned>(time_ms % 1000));
+  return text + std::string(fraction);
 }
-
-}  // namespace
 
 std::string format_message(const json& message, bool own, bool color) {
   const std::string seq = "#" + std::to_string(message.value("seq", std::uint64_t{0}));
-  const std::string time = clock_time(message.value("time_ms", std::uint64_t{0}));
+  const std::string time = local_clock(message.value("time_ms", std::uint64_t{0}), false);
   const std::string user = message.value("user", std::string());
   const std::string text = message.value("text", std::string());
   if (!color) return seq + " " + time + " " + user + ": " + text;

@@ -35,9 +35,9 @@ json error_reply(std::string_view code, std::string_view message) {
   return {{"ok", false}, {"error", code}, {"message", message}};
 }
 
-std::string to_line(const json& message) {
-  return message.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-}
+std::string to_text(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+std::string to_line(const json& message) { return to_text(message) + "\n"; }
 
 bool retryable(std::string_view error) {
   static constexpr std::array<std::string_view, 8> transient = {

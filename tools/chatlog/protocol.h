@@ -36,8 +36,10 @@ std::string error_name(const std::error_code& error);
 // {"ok": false, "error": code, "message": message}
 json error_reply(std::string_view code, std::string_view message);
 
-// One line of the protocol: the object without newlines, then '\n'. Never
-// throws on strings that are not UTF-8: they are replaced.
+// JSON text on one line. Never throws on strings that are not UTF-8: they
+// are replaced.
+std::string to_text(const json& value);
+// One line of the protocol: to_text(message), then '\n'.
 std::string to_line(const json& message);
 
 // Errors a client may retry, perhaps elsewhere: the request was not applied,
