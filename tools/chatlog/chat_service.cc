@@ -9,6 +9,7 @@
 #include <chrono>
 #include <exception>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <utility>
 
@@ -71,51 +72,55 @@ chat_service::chat_service(coraft::tcp_node& node, std::shared_ptr<chat_machine>
 
 asio::awaitable<void> chat_service::serve(line_stream& stream) {
   for (;;) {
-    std::optional<std::string> line;
-    bool too_long = false;
-    try {
-      line = co_await stream.read_line();
-    } catch (const std::system_error& error) {
-      if (error.code() != std::errc::message_size) throw;
-      too_long = true;
-    }
-    if (too_long) {
-      const json refusal = error_reply("line_too_long", "a request line is at most 1 MiB; closing");
-      co_await stream.write(to_line(refusal));
-      co_return;
-    }
+    const std::optional<std::string> line = co_await read_request(stream);
     if (!line) co_return;
     if (line->find_first_not_of(" \t\r") == std::string::npos) continue;
-
-    const json request = json::parse(*line, nullptr, false);
-    json reply;
-    std::optional<follow_request> following;
-    if (request.is_discarded() || !request.is_object()) {
-      reply = error_reply("bad_request", "a request is one JSON object on one line");
-    } else {
-      try {
-        const std::string op = required_text(request, "op");
-        if (op == "follow") {
-          following = follow_request{required_text(request, "room"), optional_count(request, "from").value_or(1)};
-          check(check_room(following->room));
-        } else {
-          reply = co_await answer(op, request);
-        }
-      } catch (const request_error& error) {
-        following.reset();
-        reply = error_reply("bad_request", error.what());
-      } catch (const std::exception& error) {
-        coraft::log(coraft::log_level::error, "request ", *line, " failed: ", error.what());
-        reply = error_reply("internal", error.what());
-      }
-      if (request.contains("id")) reply["id"] = request["id"];
-    }
-    if (following) {
-      co_await follow(stream, std::move(*following));
+    outcome handled = co_await handle(*line);
+    if (handled.follow) {
+      co_await follow(stream, std::move(*handled.follow));
       co_return;
     }
-    co_await stream.write(to_line(reply));
+    co_await stream.write(to_line(handled.reply));
   }
+}
+
+// The next request line, or nullopt when the connection is over: the client
+// closed it, or sent a line too long to tell where the next request starts.
+asio::awaitable<std::optional<std::string>> chat_service::read_request(line_stream& stream) {
+  try {
+    co_return co_await stream.read_line();
+  } catch (const std::system_error& error) {
+    if (error.code() != std::errc::message_size) throw;
+  }
+  const json refusal = error_reply("line_too_long", "a request line is at most 1 MiB; closing");
+  co_await stream.write(to_line(refusal));
+  co_return std::nullopt;
+}
+
+asio::awaitable<chat_service::outcome> chat_service::handle(const std::string& line) {
+  const json request = json::parse(line, nullptr, false);
+  outcome handled;
+  if (request.is_discarded() || !request.is_object()) {
+    handled.reply = error_reply("bad_request", "a request is one JSON object on one line");
+    co_return handled;
+  }
+  try {
+    const std::string op = required_text(request, "op");
+    if (op == "follow") {
+      handled.follow = follow_request{required_text(request, "room"), optional_count(request, "from").value_or(1)};
+      check(check_room(handled.follow->room));
+    } else {
+      handled.reply = co_await answer(op, request);
+    }
+  } catch (const request_error& error) {
+    handled.follow.reset();
+    handled.reply = error_reply("bad_request", error.what());
+  } catch (const std::exception& error) {
+    coraft::log(coraft::log_level::error, "request ", line, " failed: ", error.what());
+    handled.reply = error_reply("internal", error.what());
+  }
+  if (request.contains("id")) handled.reply["id"] = request["id"];
+  co_return handled;
 }
 
 asio::awaitable<json> chat_service::answer(const std::string& op, const json& request) {
@@ -150,7 +155,7 @@ asio::awaitable<json> chat_service::post(const json& request) {
   coraft::result<std::string> applied = co_await node_.raft().propose(std::move(payload));
   if (!applied) co_return failure(applied.error(), applied.leader());
   json reply = machine_reply(*applied);
-  if (reply["ok"] == true) reply["room"] = room;
+  if (reply.value("ok", false)) reply["room"] = room;
   co_return reply;
 }
 
@@ -228,8 +233,8 @@ asio::awaitable<void> chat_service::follow(line_stream& stream, follow_request r
     const json query = {{"q", "tail"}, {"room", request.room}, {"from", next}, {"limit", max_tail_limit}};
     const json answer = json::parse(machine_->read_local(to_text(query)));
     std::string lines;
-    for (json message : answer["messages"]) {
-      next = message["seq"].get<std::uint64_t>() + 1;
+    for (json message : answer.at("messages")) {
+      next = message.at("seq").get<std::uint64_t>() + 1;
       message["event"] = "message";
       message["room"] = request.room;
       lines += to_line(message);
@@ -257,10 +262,11 @@ asio::awaitable<void> chat_service::follow(line_stream& stream, follow_request r
 asio::awaitable<json> chat_service::members(const json& request) {
   const std::string action = required_text(request, "action");
   const coraft::node_id id = required_id(request, "id");
+  if (action == "add") co_return co_await add_member(request, id);
   coraft::result<void> done;
-  if (action == "add") {
-    co_return co_await add_member(request, id);
-  } else if (action == "promote") {
+  if (action == "promote") {
+    // The voters as this member knows them; a member that does not lead
+    // answers not_leader anyway.
     std::set<coraft::node_id> voters = node_.raft().get_metrics().config.voters;
     voters.insert(id);
     done = co_await node_.raft().change_membership(std::move(voters));
@@ -326,7 +332,7 @@ json chat_service::leader_of(coraft::node_id id) const {
 std::string chat_service::client_address_of(coraft::node_id id) const {
   if (const coraft::cluster_member* member = node_.config().member(id)) return member->client_address;
   const json directory = json::parse(machine_->read_local(R"({"q":"directory"})"));
-  return directory["client_addresses"].value(std::to_string(id.value), std::string());
+  return directory.at("client_addresses").value(std::to_string(id.value), std::string());
 }
 
 }  // namespace chatlog

@@ -12,7 +12,9 @@
 
 #include <asio/awaitable.hpp>
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 
@@ -32,7 +34,14 @@ class chat_service {
     std::string room;
     std::uint64_t from = 1;
   };
+  // What a request line asks for: a reply, or to become a follow stream.
+  struct outcome {
+    json reply;
+    std::optional<follow_request> follow;
+  };
 
+  asio::awaitable<std::optional<std::string>> read_request(line_stream& stream);
+  asio::awaitable<outcome> handle(const std::string& line);
   asio::awaitable<json> answer(const std::string& op, const json& request);
   asio::awaitable<json> post(const json& request);
   asio::awaitable<json> tail(const json& request);

@@ -31,6 +31,9 @@ constexpr std::size_t post_queue_length = 64;
 // Queued after the last line typed (typed lines are never empty).
 const std::string end_of_input;
 
+// Both ends are a terminal: the chat edits the input line itself.
+bool interactive_terminal() { return ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO); }
+
 // The terminal in character mode (no echo, no line buffering) for as long
 // as the object lives; signals (Ctrl-C) still work.
 class raw_mode {
@@ -119,7 +122,7 @@ class chat_session {
         options_(options),
         room_(std::move(room)),
         user_(std::move(user)),
-        interactive_(::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO)),
+        interactive_(interactive_terminal()),
         screen_(interactive_, "\033[1m" + room_ + "\033[0m " + user_ + "> "),
         client_(io.get_executor(), options),
         input_(io, ::dup(STDIN_FILENO)),
@@ -184,10 +187,10 @@ asio::awaitable<void> chat_session::run() {
 asio::awaitable<std::uint64_t> chat_session::show_history() {
   const json request = {{"op", "tail"}, {"room", room_}, {"last", history_length}};
   const json reply = co_await client_.call(request);
-  if (reply["ok"] != true) throw unavailable_error(reply.value("message", std::string("tail refused")));
-  for (const json& message : reply["messages"]) show(message);
+  if (!reply.value("ok", false)) throw unavailable_error(reply.value("message", std::string("tail refused")));
+  for (const json& message : reply.at("messages")) show(message);
   screen_.notice("you are " + user_ + " in " + room_ + "; /quit or Ctrl-D leaves");
-  co_return reply["last"].get<std::uint64_t>() + 1;
+  co_return reply.at("last").get<std::uint64_t>() + 1;
 }
 
 asio::awaitable<void> chat_session::read_input() {
@@ -227,7 +230,7 @@ asio::awaitable<void> chat_session::post_typed() {
                           {"client", client_id_}, {"seq", ++sequence_}};
     try {
       const json reply = co_await client_.call(request);
-      if (reply["ok"] != true) screen_.notice("not sent: " + reply.value("message", reply.value("error", std::string())));
+      if (!reply.value("ok", false)) screen_.notice("not sent: " + reply.value("message", reply.value("error", std::string())));
     } catch (const unavailable_error& error) {
       screen_.notice(std::string("not sent: ") + error.what());
       status_ = 1;
@@ -249,7 +252,7 @@ int run_chat(const client_options& options, const std::string& room, const std::
   asio::io_context io;
   chat_session session(io, options, room, user);
   std::optional<raw_mode> terminal;
-  if (::isatty(STDIN_FILENO)) terminal.emplace();
+  if (interactive_terminal()) terminal.emplace();
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&io](std::error_code, int) { io.stop(); });
   asio::co_spawn(io, session.run(), [&io](std::exception_ptr error) {

@@ -57,8 +57,9 @@ class poster {
   poster(cluster_client& client, std::string room, std::string user, bool as_json)
       : client_(client), room_(std::move(room)), user_(std::move(user)), as_json_(as_json) {}
 
-  // Posts `text` until it is stored (exactly once, thanks to the session);
-  // false when it was refused.
+  // Posts `text`, retrying until it is stored (exactly once, thanks to the
+  // session); false when it was refused. Throws unavailable_error when no
+  // member answers within the client's patience.
   asio::awaitable<bool> post(const std::string& text) {
     const json request = {{"op", "post"}, {"room", room_}, {"user", user_}, {"text", text},
                           {"client", client_id_}, {"seq", ++sequence_}};
@@ -141,12 +142,12 @@ asio::awaitable<int> tail(cluster_client& client, const command_line& args) {
     }
     const json reply = co_await client.call(request);
     if (!ok(reply)) co_return refused("tail", reply);
-    for (const json& message : reply["messages"]) {
+    for (const json& message : reply.at("messages")) {
       print_message(message, as_json);
-      next = message["seq"].get<std::uint64_t>() + 1;
+      next = message.at("seq").get<std::uint64_t>() + 1;
     }
     std::cout << std::flush;
-    if (reply["messages"].size() < page_length || next > reply["last"].get<std::uint64_t>()) break;
+    if (reply.at("messages").size() < page_length || next > reply.at("last").get<std::uint64_t>()) break;
   }
   if (!args.flag("follow")) co_return 0;
   follow_callbacks callbacks{[as_json](const json& message) {
@@ -162,11 +163,11 @@ asio::awaitable<int> rooms(cluster_client& client, const command_line& args) {
   const json request = {{"op", "rooms"}, {"read", read_mode_of(args)}};
   const json reply = co_await client.call(request);
   if (!ok(reply)) co_return refused("rooms", reply);
-  for (const json& room : reply["rooms"]) {
+  for (const json& room : reply.at("rooms")) {
     if (args.flag("json")) {
       std::cout << to_text(room) << "\n";
     } else {
-      std::cout << std::left << std::setw(24) << room["room"].get<std::string>() << " " << room["messages"]
+      std::cout << std::left << std::setw(24) << room.at("room").get<std::string>() << " " << room.at("messages")
                 << " messages\n";
     }
   }
@@ -196,11 +197,11 @@ std::string status_table(const std::vector<json>& replies) {
   std::map<std::uint64_t, std::int64_t> since_contact;  // from the leader's view of its followers
   for (const json& reply : replies) {
     if (!ok(reply)) continue;
-    const json& metrics = reply["metrics"];
-    highest_commit = std::max(highest_commit, metrics["commit"].get<std::uint64_t>());
-    if (metrics["role"] != "leader") continue;
-    for (const json& peer : metrics["peers"]) {
-      since_contact[peer["id"].get<std::uint64_t>()] = peer["since_last_contact_ms"].get<std::int64_t>();
+    const json& metrics = reply.at("metrics");
+    highest_commit = std::max(highest_commit, metrics.at("commit").get<std::uint64_t>());
+    if (metrics.at("role") != "leader") continue;
+    for (const json& peer : metrics.at("peers")) {
+      since_contact[peer.at("id").get<std::uint64_t>()] = peer.at("since_last_contact_ms").get<std::int64_t>();
     }
   }
   std::ostringstream table;
@@ -209,24 +210,24 @@ std::string status_table(const std::vector<json>& replies) {
         << "APPLIED" << std::setw(6) << "LAG" << "LAST CONTACT\n";
   for (const json& reply : replies) {
     if (!ok(reply)) {
-      table << std::setw(5) << "?" << std::setw(22) << reply["address"].get<std::string>() << "unreachable: "
-            << reply["message"].get<std::string>() << "\n";
+      table << std::setw(5) << "?" << std::setw(22) << reply.at("address").get<std::string>() << "unreachable: "
+            << reply.at("message").get<std::string>() << "\n";
       continue;
     }
-    const json& metrics = reply["metrics"];
-    const std::uint64_t id = metrics["id"].get<std::uint64_t>();
-    const std::uint64_t applied = metrics["applied"].get<std::uint64_t>();
+    const json& metrics = reply.at("metrics");
+    const std::uint64_t id = metrics.at("id").get<std::uint64_t>();
+    const std::uint64_t applied = metrics.at("applied").get<std::uint64_t>();
     std::string contact = "-";
-    if (metrics["role"] == "leader") {
+    if (metrics.at("role") == "leader") {
       contact = "(leader)";
     } else if (auto found = since_contact.find(id); found != since_contact.end() && found->second >= 0) {
       contact = std::to_string(found->second) + " ms ago";
     }
-    const std::uint64_t leader = metrics["leader"].get<std::uint64_t>();
-    table << std::setw(5) << id << std::setw(22) << reply["address"].get<std::string>() << std::setw(14)
-          << metrics["role"].get<std::string>() << std::setw(6) << metrics["term"].get<std::uint64_t>()
+    const std::uint64_t leader = metrics.at("leader").get<std::uint64_t>();
+    table << std::setw(5) << id << std::setw(22) << reply.at("address").get<std::string>() << std::setw(14)
+          << metrics.at("role").get<std::string>() << std::setw(6) << metrics.at("term").get<std::uint64_t>()
           << std::setw(7) << (leader == 0 ? std::string("-") : std::to_string(leader)) << std::setw(9)
-          << metrics["commit"].get<std::uint64_t>() << std::setw(9) << applied << std::setw(6)
+          << metrics.at("commit").get<std::uint64_t>() << std::setw(9) << applied << std::setw(6)
           << (highest_commit > applied ? highest_commit - applied : 0) << contact << "\n";
   }
   return table.str();
@@ -261,10 +262,10 @@ asio::awaitable<int> list_members(cluster_client& client) {
   const json request = {{"op", "status"}};
   const json reply = co_await client.call(request);
   if (!ok(reply)) co_return refused("members", reply);
-  const json& config = reply["metrics"]["config"];
-  std::cout << "voters:   " << ids(config["voters"]) << "\n"
-            << "learners: " << ids(config["learners"]) << "\n";
-  if (!config["outgoing_voters"].empty()) std::cout << "leaving:  " << ids(config["outgoing_voters"]) << "\n";
+  const json& config = reply.at("metrics").at("config");
+  std::cout << "voters:   " << ids(config.at("voters")) << "\n"
+            << "learners: " << ids(config.at("learners")) << "\n";
+  if (!config.at("outgoing_voters").empty()) std::cout << "leaving:  " << ids(config.at("outgoing_voters")) << "\n";
   co_return 0;
 }
 
@@ -307,8 +308,8 @@ asio::awaitable<int> snapshot(cluster_client& client, const command_line&) {
         status = refused("snapshot at " + address, reply);
         continue;
       }
-      std::cout << "node " << reply["node"] << " (" << address << "): snapshot through index "
-                << reply["last_included"]["index"] << ", term " << reply["last_included"]["term"] << "\n";
+      std::cout << "node " << reply.at("node") << " (" << address << "): snapshot through index "
+                << reply.at("last_included").at("index") << ", term " << reply.at("last_included").at("term") << "\n";
     } catch (const std::system_error& error) {
       std::cerr << "chatlog snapshot: " << address << ": " << error.what() << "\n";
       status = 1;

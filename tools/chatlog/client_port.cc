@@ -37,11 +37,6 @@ void log_end(const char* what, std::exception_ptr error) {
 
 }  // namespace
 
-struct client_port::connection {
-  explicit connection(line_stream s) : stream(std::move(s)) {}
-  line_stream stream;
-};
-
 client_port::client_port(asio::any_io_executor executor, const std::string& address, std::size_t max_line_bytes,
                          session serve)
     : executor_(executor),
@@ -84,11 +79,12 @@ asio::awaitable<void> client_port::accept_connections() {
 void client_port::run_session(asio::ip::tcp::socket socket) {
   std::error_code ignored;
   socket.set_option(asio::ip::tcp::no_delay(true), ignored);
-  auto entry = std::make_shared<connection>(line_stream(std::move(socket), max_line_bytes_));
+  auto stream = std::make_shared<line_stream>(std::move(socket), max_line_bytes_);
   const std::uint64_t connection_id = next_connection_id_++;
-  connections_.emplace(connection_id, entry);
-  auto serve = [entry, serve = serve_]() -> asio::awaitable<void> { co_await serve(entry->stream); };
-  asio::co_spawn(entry->stream.socket().get_executor(), std::move(serve),
+  connections_.emplace(connection_id, stream);
+  // The session keeps the stream alive; the registry only reaches it to close it.
+  auto serve = [stream, serve = serve_]() -> asio::awaitable<void> { co_await serve(*stream); };
+  asio::co_spawn(stream->socket().get_executor(), std::move(serve),
                  [self = shared_from_this(), connection_id](std::exception_ptr error) {
                    log_end("client connection", error);
                    asio::post(self->strand_, [self, connection_id] { self->forget(connection_id); });
@@ -105,9 +101,7 @@ void client_port::close_all() {
   std::error_code ignored;
   acceptor_.close(ignored);
   for (const auto& [connection_id, weak] : connections_) {
-    if (auto entry = weak.lock()) {
-      asio::post(entry->stream.socket().get_executor(), [entry] { entry->stream.close(); });
-    }
+    if (auto stream = weak.lock()) asio::post(stream->socket().get_executor(), [stream] { stream->close(); });
   }
 }
 

@@ -36,8 +36,6 @@ class client_port : public std::enable_shared_from_this<client_port> {
   asio::awaitable<void> stop();
 
  private:
-  struct connection;
-
   asio::awaitable<void> accept_connections();
   void run_session(asio::ip::tcp::socket socket);
   void forget(std::uint64_t connection_id);
@@ -50,7 +48,7 @@ class client_port : public std::enable_shared_from_this<client_port> {
   session serve_;
   bool stopping_ = false;
   std::uint64_t next_connection_id_ = 0;
-  std::map<std::uint64_t, std::weak_ptr<connection>> connections_;
+  std::map<std::uint64_t, std::weak_ptr<line_stream>> connections_;
   asio::steady_timer all_ended_;  // cancelled when connections_ becomes empty
 };
 

@@ -44,7 +44,7 @@ asio::awaitable<json> cluster_client::call(const json& request) {
     } catch (const std::system_error& error) {
       last_failure_[target] = error.what();
     }
-    if (reply && ((*reply)["ok"] == true || !retryable(reply_error(*reply)))) {
+    if (reply && (reply->value("ok", false) || !retryable(reply_error(*reply)))) {
       preferred_ = target;
       co_return *reply;
     }
