@@ -1,0 +1,42 @@
+// The machine's own limits on a commit, measured without coraft: how long a
+// small durable append takes in the data directory, and how long a message
+// takes to cross loopback TCP and come back. A Raft commit
+// needs at least one of each (the leader's append travels to a follower, which
+// makes it durable and answers), so their sum is the floor coraft is held to.
+#pragma once
+
+#include "histogram.h"
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <cstddef>
+#include <filesystem>
+
+namespace coraft::bench {
+
+// Each sample appends `write_bytes` to a file in `dir` and waits for
+// fdatasync, as a log append does. With several writers, each appends to a
+// file of its own at the same time (as the nodes of one machine do), and
+// every writer's samples are recorded. The files are removed afterwards.
+// Throws std::system_error when the file cannot be written.
+histogram measure_durable_append(const std::filesystem::path& dir, std::size_t samples, std::size_t writers = 1,
+                                 std::size_t write_bytes = 4096);
+
+// Each sample sends `message_bytes` over a loopback TCP connection (Nagle off)
+// to an echoing thread and waits for them to come back.
+histogram measure_loopback_round_trip(std::size_t samples, std::size_t message_bytes = 64);
+
+struct physical_bound {
+  histogram durable_append;             // one writer
+  histogram concurrent_durable_append;  // one writer per node (empty with one node)
+  histogram round_trip;
+  std::size_t writers = 1;
+
+  // The least a commit can take: one durable append plus `round_trips`.
+  double floor_microseconds(unsigned round_trips) const;
+};
+
+physical_bound measure_physical_bound(const std::filesystem::path& dir, std::size_t samples, std::size_t nodes);
+nlohmann::json to_json(const physical_bound& bound);
+
+}  // namespace coraft::bench
