@@ -29,6 +29,19 @@ def processes_in_session(session):
     return found
 
 
+def stop_hung_demo(demo):
+    """SIGTERM first, so that the demo's own cleanup runs; SIGKILL for what is left."""
+    if demo.poll() is None:
+        os.killpg(demo.pid, signal.SIGTERM)
+        try:
+            demo.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+    if processes_in_session(demo.pid):
+        os.killpg(demo.pid, signal.SIGKILL)
+    demo.wait()
+
+
 def main():
     if len(sys.argv) != 3:
         sys.exit(f"usage: {sys.argv[0]} DEMO_SH BUILD_DIR")
@@ -38,9 +51,7 @@ def main():
     try:
         output, _ = demo.communicate(timeout=2 * HANG_LIMIT)
     finally:
-        if demo.poll() is None:
-            os.killpg(demo.pid, signal.SIGKILL)
-            demo.wait()
+        stop_hung_demo(demo)
     print(output)
     elapsed = time.monotonic() - started
     if demo.returncode != 0:
