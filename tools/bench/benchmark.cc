@@ -109,10 +109,10 @@ point_result measure(cluster& group, const bench_options& options, std::size_t c
   const load_spec spec = spec_for(options, clients, place, rate);
   group.mark();
   reset_peak_rss();
-  const double cpu_before = cpu_seconds();
+  const resource_usage before = resource_usage_now();
   point.load = place == client_place::leader ? group.run_in_leader(spec)
                                              : run_tcp_clients(group, options, spec, point.connections);
-  point.bench_cpu_seconds = cpu_seconds() - cpu_before;
+  point.bench_usage = resource_usage_now() - before;
   point.bench_peak_rss_bytes = peak_rss_bytes();
   point.nodes = group.sample();
   return point;

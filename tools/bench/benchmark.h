@@ -23,7 +23,7 @@ struct point_result {
   std::vector<node_sample> nodes;  // over the whole point, warm-up and drain included
   // This process over the point: all of the group in-process; the tcp
   // clients (or nothing much) in real mode.
-  double bench_cpu_seconds = 0;
+  resource_usage bench_usage;
   std::uint64_t bench_peak_rss_bytes = 0;
 };
 

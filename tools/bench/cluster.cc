@@ -31,7 +31,10 @@ nlohmann::json to_json(const node_sample& sample) {
   nlohmann::json totals = nlohmann::json::object();
   for (const auto& [name, member] : every_counter) totals[name] = sample.totals.*member;
   nlohmann::json out = {{"id", sample.id.value}, {"role", sample.role}, {"counters", totals}};
-  if (sample.cpu_seconds) out["cpu_s"] = *sample.cpu_seconds;
+  if (sample.usage) {
+    out["cpu_s"] = sample.usage->cpu_seconds;
+    out["context_switches"] = sample.usage->context_switches;
+  }
   if (sample.peak_rss_bytes) out["peak_rss_bytes"] = *sample.peak_rss_bytes;
   return out;
 }
@@ -42,7 +45,10 @@ node_sample node_sample_from_json(const nlohmann::json& json) {
   sample.role = json.at("role").get<std::string>();
   for (const auto& [name, member] : every_counter)
     sample.totals.*member = json.at("counters").at(name).get<std::uint64_t>();
-  if (json.contains("cpu_s")) sample.cpu_seconds = json.at("cpu_s").get<double>();
+  if (json.contains("cpu_s")) {
+    sample.usage = resource_usage{.cpu_seconds = json.at("cpu_s").get<double>(),
+                                  .context_switches = json.at("context_switches").get<std::uint64_t>()};
+  }
   if (json.contains("peak_rss_bytes")) sample.peak_rss_bytes = json.at("peak_rss_bytes").get<std::uint64_t>();
   return sample;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "load_generator.h"
+#include "machine.h"
 
 #include <coraft/metrics.h>
 #include <coraft/types.h>
@@ -22,9 +23,9 @@ struct node_sample {
   node_id id;
   std::string role;
   counters totals;  // increments over the interval
-  // Only for a node with a process of its own: its CPU time over the
-  // interval, and its peak resident memory since mark().
-  std::optional<double> cpu_seconds;
+  // Only for a node with a process of its own: its CPU time and context
+  // switches over the interval, and its peak resident memory since mark().
+  std::optional<resource_usage> usage;
   std::optional<std::uint64_t> peak_rss_bytes;
 };
 

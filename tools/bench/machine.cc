@@ -110,11 +110,12 @@ std::array<double, 3> load_average() {
   return load;
 }
 
-double cpu_seconds() {
+resource_usage resource_usage_now() {
   struct rusage usage {};
   ::getrusage(RUSAGE_SELF, &usage);
   auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
-  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+  return {.cpu_seconds = seconds(usage.ru_utime) + seconds(usage.ru_stime),
+          .context_switches = static_cast<std::uint64_t>(usage.ru_nvcsw + usage.ru_nivcsw)};
 }
 
 std::uint64_t peak_rss_bytes() {

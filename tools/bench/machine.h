@@ -26,8 +26,18 @@ nlohmann::json to_json(const machine_description& machine);
 // The 1, 5 and 15 minute load averages.
 std::array<double, 3> load_average();
 
-// CPU time (user + system) this process has used so far.
-double cpu_seconds();
+// What this process (all of its threads) has used so far.
+struct resource_usage {
+  double cpu_seconds = 0;  // user + system
+  // Voluntary and involuntary: how often a thread stopped running, mostly to
+  // wait for another thread's hand-off.
+  std::uint64_t context_switches = 0;
+
+  friend resource_usage operator-(const resource_usage& a, const resource_usage& b) {
+    return {a.cpu_seconds - b.cpu_seconds, a.context_switches - b.context_switches};
+  }
+};
+resource_usage resource_usage_now();
 // The most memory this process has held resident since it started or since
 // the last reset_peak_rss() (Linux's VmHWM).
 std::uint64_t peak_rss_bytes();

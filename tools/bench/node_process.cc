@@ -49,7 +49,7 @@ class node_controller {
 
   void mark() {
     counters_at_mark_ = node_.get_metrics().totals;
-    cpu_at_mark_ = cpu_seconds();
+    usage_at_mark_ = resource_usage_now();
     reset_peak_rss();
   }
 
@@ -58,7 +58,7 @@ class node_controller {
     return {.id = now.id,
             .role = now.role,
             .totals = counters_since(now.totals, counters_at_mark_),
-            .cpu_seconds = cpu_seconds() - cpu_at_mark_,
+            .usage = resource_usage_now() - usage_at_mark_,
             .peak_rss_bytes = peak_rss_bytes()};
   }
 
@@ -70,7 +70,7 @@ class node_controller {
   io_threads& io_;
   raft& node_;
   counters counters_at_mark_;
-  double cpu_at_mark_ = 0;
+  resource_usage usage_at_mark_;
 };
 
 // Answers commands until "stop" or the end of the input.

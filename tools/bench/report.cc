@@ -38,7 +38,10 @@ nlohmann::json node_json(const node_sample& node) {
                         {"entries_sent", node.totals.entries_sent},
                         {"entries_per_message", ratio(node.totals.entries_sent, node.totals.messages_sent)},
                         {"elections_started", node.totals.elections_started}};
-  if (node.cpu_seconds) out["cpu_s"] = *node.cpu_seconds;
+  if (node.usage) {
+    out["cpu_s"] = node.usage->cpu_seconds;
+    out["context_switches"] = node.usage->context_switches;
+  }
   if (node.peak_rss_bytes) out["peak_rss_mib"] = static_cast<double>(*node.peak_rss_bytes) / mebibyte;
   return out;
 }
@@ -63,10 +66,12 @@ nlohmann::json point_json(const bench_report& report, const point_result& point)
       {"failed", failed},
       {"cpu_s", figures.cpu_seconds},
       {"cpu_s_per_1000_ops", figures.cpu_seconds_per_1000_ops},
+      {"context_switches_per_op", figures.context_switches_per_op},
       {"entries_per_write", figures.entries_per_write},
       {"leader_entries_per_message", figures.leader_entries_per_message},
       {"bench_process",
-       {{"cpu_s", point.bench_cpu_seconds},
+       {{"cpu_s", point.bench_usage.cpu_seconds},
+        {"context_switches", point.bench_usage.context_switches},
         {"peak_rss_mib", static_cast<double>(point.bench_peak_rss_bytes) / mebibyte}}},
       {"nodes", nodes},
   };
@@ -150,7 +155,8 @@ void print_bound(std::ostream& out, const physical_bound& bound) {
 
 void print_points(std::ostream& out, const bench_report& report) {
   std::vector<std::vector<std::string>> rows = {{"clients", "where", "ops/s", "MiB/s", "p50", "p90", "p99", "p99.9",
-                                                 "max", "CPU s/1k ops", "entries/write", "entries/msg", "failed"}};
+                                                 "max", "CPU s/1k ops", "ctx sw/op", "entries/write", "entries/msg",
+                                                 "failed"}};
   for (const point_result& point : report.points) {
     const point_figures figures = figures_of(report, point);
     const histogram& latency = point.load.latency;
@@ -159,10 +165,11 @@ void print_points(std::ostream& out, const bench_report& report) {
                     format_microseconds(percentile_us(latency, 90)), format_microseconds(percentile_us(latency, 99)),
                     format_microseconds(percentile_us(latency, 99.9)),
                     format_microseconds(static_cast<double>(latency.max()) / 1e3),
-                    format_fixed(figures.cpu_seconds_per_1000_ops, 3), format_fixed(figures.entries_per_write, 1),
-                    format_fixed(figures.leader_entries_per_message, 1), failures_text(point.load)});
+                    format_fixed(figures.cpu_seconds_per_1000_ops, 3), format_fixed(figures.context_switches_per_op, 1),
+                    format_fixed(figures.entries_per_write, 1), format_fixed(figures.leader_entries_per_message, 1),
+                    failures_text(point.load)});
   }
-  print_table(out, rows, {1, 12});
+  print_table(out, rows, {1, 13});
   out << "\n";
 }
 
@@ -182,12 +189,14 @@ void print_floor_ratios(std::ostream& out, const bench_report& report) {
 }
 
 void print_nodes(std::ostream& out, const bench_report& report) {
-  std::vector<std::vector<std::string>> rows = {{"clients", "where", "node", "role", "CPU s", "peak RSS MiB",
-                                                 "disk writes", "entries/write", "messages", "entries/msg"}};
+  std::vector<std::vector<std::string>> rows = {{"clients", "where", "node", "role", "CPU s", "ctx switches",
+                                                 "peak RSS MiB", "disk writes", "entries/write", "messages",
+                                                 "entries/msg"}};
   for (const point_result& point : report.points) {
     for (const node_sample& node : point.nodes) {
       rows.push_back({std::to_string(point.clients), where(point), std::to_string(node.id.value), node.role,
-                      node.cpu_seconds ? format_fixed(*node.cpu_seconds, 2) : "-",
+                      node.usage ? format_fixed(node.usage->cpu_seconds, 2) : "-",
+                      node.usage ? format_count(static_cast<double>(node.usage->context_switches)) : "-",
                       node.peak_rss_bytes ? mib(*node.peak_rss_bytes) : "-",
                       format_count(static_cast<double>(node.totals.log_writes)),
                       format_fixed(ratio(node.totals.entries_written, node.totals.log_writes), 1),
@@ -195,7 +204,9 @@ void print_nodes(std::ostream& out, const bench_report& report) {
                       format_fixed(ratio(node.totals.entries_sent, node.totals.messages_sent), 1)});
     }
     rows.push_back({std::to_string(point.clients), where(point), "bench", "this process",
-                    format_fixed(point.bench_cpu_seconds, 2), mib(point.bench_peak_rss_bytes), "", "", "", ""});
+                    format_fixed(point.bench_usage.cpu_seconds, 2),
+                    format_count(static_cast<double>(point.bench_usage.context_switches)),
+                    mib(point.bench_peak_rss_bytes)});
   }
   out << "per node, over each point (warm-up and drain included):\n";
   print_table(out, rows, {1, 3});
@@ -207,16 +218,21 @@ point_figures figures_of(const bench_report& report, const point_result& point) 
   point_figures figures;
   figures.ops_per_second = point.load.ops_per_second();
   figures.mib_per_second = figures.ops_per_second * static_cast<double>(report.options.payload_bytes) / mebibyte;
-  figures.cpu_seconds = point.bench_cpu_seconds;
+  resource_usage total = point.bench_usage;
   std::uint64_t writes = 0;
   std::uint64_t entries = 0;
   for (const node_sample& node : point.nodes) {
-    figures.cpu_seconds += node.cpu_seconds.value_or(0);
+    if (node.usage) {
+      total.cpu_seconds += node.usage->cpu_seconds;
+      total.context_switches += node.usage->context_switches;
+    }
     writes += node.totals.log_writes;
     entries += node.totals.entries_written;
   }
-  figures.cpu_seconds_per_1000_ops =
-      1000 * figures.cpu_seconds / std::max<double>(1, static_cast<double>(point.load.succeeded_in_run));
+  const double ops_in_run = std::max<double>(1, static_cast<double>(point.load.succeeded_in_run));
+  figures.cpu_seconds = total.cpu_seconds;
+  figures.cpu_seconds_per_1000_ops = 1000 * total.cpu_seconds / ops_in_run;
+  figures.context_switches_per_op = static_cast<double>(total.context_switches) / ops_in_run;
   figures.entries_per_write = ratio(entries, writes);
   if (const node_sample* leader = leader_of(point))
     figures.leader_entries_per_message = ratio(leader->totals.entries_sent, leader->totals.messages_sent);

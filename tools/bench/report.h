@@ -17,6 +17,9 @@ struct point_figures {
   // Everything measured spent CPU on: the node processes and this one.
   double cpu_seconds = 0;
   double cpu_seconds_per_1000_ops = 0;
+  // Context switches of those processes per proposal: how often a proposal's
+  // path hands work from one thread to another that had to be woken.
+  double context_switches_per_op = 0;
   // Entries per durable write, over every node; entries per message sent by
   // the leader (heartbeats included). 0 when nothing was written or sent.
   double entries_per_write = 0;
