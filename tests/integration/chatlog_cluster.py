@@ -20,6 +20,9 @@ import time
 # Only against hangs: a healthy cluster answers in milliseconds.
 HANG_LIMIT = 60.0
 
+# How AddressSanitizer, ThreadSanitizer and UndefinedBehaviorSanitizer start a report.
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "WARNING: ThreadSanitizer", "runtime error:")
+
 
 def fail(message):
     raise AssertionError(message)
@@ -118,11 +121,23 @@ class Cluster:
     def __exit__(self, kind, value, traceback):
         self.kill_everything()
         signal.signal(signal.SIGTERM, self._previous_sigterm)
-        if kind is None:
+        reports = self.sanitizer_reports()
+        if kind is None and not reports:
             shutil.rmtree(self.directory, ignore_errors=True)
-        else:
-            print(f"test failed; logs and data kept in {self.directory}", file=sys.stderr)
+            return False
+        print(f"test failed; logs and data kept in {self.directory}", file=sys.stderr)
+        if kind is None:
+            fail("sanitizer reports in the node logs:\n" + "\n".join(reports))
         return False
+
+    def sanitizer_reports(self):
+        """Lines of the node logs where a sanitizer (in a sanitized build) reported a bug."""
+        reports = []
+        for name in sorted(os.listdir(self.directory)):
+            if name.startswith("node-") and name.endswith(".log"):
+                with open(os.path.join(self.directory, name), errors="replace") as log:
+                    reports += [f"{name}: {line.rstrip()}" for line in log if any(m in line for m in SANITIZER_MARKS)]
+        return reports
 
     def kill_everything(self):
         for process in self.children:
