@@ -25,8 +25,40 @@ std::pair<apply_batch, std::size_t> join_batches(std::vector<apply_item>& items,
   return {std::move(joined), next};
 }
 
+// The last request of the run of build requests starting at items[from], and
+// the index just past the run: one build serves them all.
+std::pair<std::uint64_t, std::size_t> join_builds(const std::vector<apply_item>& items, std::size_t from) {
+  std::uint64_t last = std::get<snapshot_build>(items[from]).request;
+  std::size_t next = from + 1;
+  for (; next < items.size() && std::holds_alternative<snapshot_build>(items[next]); ++next)
+    last = std::get<snapshot_build>(items[next]).request;
+  return {last, next};
+}
+
 void answer_proposers(std::vector<proposal_waiter>& waiters, std::vector<std::string>& answers, index_t first) {
   for (proposal_waiter& waiter : waiters) waiter.done(std::move(answers[waiter.id.index - first]));
+}
+
+// Applies `batch` and answers its proposers. Its waiters stay in `batch`
+// until answered, so that a failure can still answer them.
+asio::awaitable<void> apply(state_machine& machine, apply_batch& batch, const apply_hooks& hooks) {
+  const index_t first = batch.entries.front().index;
+  const index_t last = batch.entries.back().index;
+  const std::size_t count = batch.entries.size();
+  std::vector<std::string> answers = co_await machine.apply(std::move(batch.entries));
+  if (answers.size() != count) throw std::runtime_error("the state machine answered a batch with a wrong count");
+  answer_proposers(batch.waiters, answers, first);
+  hooks.on_applied(last, batch.bytes, count);
+}
+
+asio::awaitable<void> run_task(state_machine& machine, machine_task& task) {
+  std::exception_ptr failure;
+  try {
+    co_await task.run(machine);
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  task.done(failure);
 }
 
 }  // namespace
@@ -35,8 +67,10 @@ void fail_items(std::vector<apply_item>& items, std::error_code error) {
   for (apply_item& item : items) {
     if (auto* batch = std::get_if<apply_batch>(&item)) {
       for (proposal_waiter& waiter : batch->waiters) waiter.done(error);
-    } else {
-      std::get<read_job>(item).done(error);
+    } else if (auto* read = std::get_if<read_job>(&item)) {
+      read->done(error);
+    } else if (auto* task = std::get_if<machine_task>(&item)) {
+      task->done(error);
     }
   }
   items.clear();
@@ -50,20 +84,27 @@ asio::awaitable<void> run_apply_loop(state_machine& machine, work_queue<apply_it
     apply_batch applying;  // taken out of the items while the state machine works on it
     try {
       while (next < items.size()) {
-        if (auto* read = std::get_if<read_job>(&items[next])) {
+        apply_item& item = items[next];
+        if (std::holds_alternative<apply_batch>(item)) {
+          std::tie(applying, next) = join_batches(items, next);
+          co_await apply(machine, applying, hooks);
+        } else if (std::holds_alternative<snapshot_build>(item)) {
+          std::uint64_t request = 0;
+          std::tie(request, next) = join_builds(items, next);
+          snapshot_meta meta = co_await machine.build_snapshot();
+          hooks.on_snapshot_built(std::move(meta), request);
+        } else if (auto* read = std::get_if<read_job>(&item)) {
           std::string answer = co_await machine.query(std::move(read->query));
           read->done(std::move(answer));
           ++next;
-          continue;
+        } else if (auto* install = std::get_if<snapshot_install>(&item)) {
+          co_await machine.install_received_snapshot(install->meta);
+          hooks.on_snapshot_installed(install->meta);
+          ++next;
+        } else {
+          co_await run_task(machine, std::get<machine_task>(item));
+          ++next;
         }
-        std::tie(applying, next) = join_batches(items, next);
-        const index_t first = applying.entries.front().index;
-        const index_t last = applying.entries.back().index;
-        const std::size_t count = applying.entries.size();
-        std::vector<std::string> answers = co_await machine.apply(std::move(applying.entries));
-        if (answers.size() != count) throw std::runtime_error("the state machine answered a batch with a wrong count");
-        answer_proposers(applying.waiters, answers, first);
-        hooks.on_applied(last, applying.bytes, count);
       }
     } catch (const std::exception& failure) {
       for (proposal_waiter& waiter : applying.waiters)

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <exception>
 #include <iterator>
+#include <tuple>
 #include <utility>
 
 namespace coraft::engine {
@@ -21,6 +22,35 @@ void append_replacing(std::vector<log_entry>& merged, std::vector<log_entry>&& l
   merged.insert(merged.end(), std::make_move_iterator(later.begin()), std::make_move_iterator(later.end()));
 }
 
+// Moves the run of writes starting at items[from] out of `items` and returns
+// it with the index just past the run (a purge ends a run: writes never merge
+// across one).
+std::pair<std::vector<pending_write>, std::size_t> take_writes(std::vector<log_item>& items, std::size_t from) {
+  std::vector<pending_write> writes;
+  std::size_t next = from;
+  for (; next < items.size() && std::holds_alternative<pending_write>(items[next]); ++next)
+    writes.push_back(std::move(std::get<pending_write>(items[next])));
+  return {std::move(writes), next};
+}
+
+// Carries out items[from]: a purge, or a write merged with the writes right
+// after it. Returns the index just past what it carried out.
+asio::awaitable<std::size_t> carry_out(log_storage& log, std::vector<log_item>& items, std::size_t from,
+                                       const persistence_hooks& hooks) {
+  if (auto* purge = std::get_if<log_purge>(&items[from])) {
+    co_await log.purge(purge->upto);
+    co_return from + 1;
+  }
+  std::vector<pending_write> writes;
+  std::size_t next = 0;
+  std::tie(writes, next) = take_writes(items, from);
+  merged_write merged = merge_writes(std::move(writes));
+  const std::size_t entries = merged.batch.entries.size();
+  co_await log.write(std::move(merged.batch));
+  hooks.on_durable(merged.last_id, entries);
+  co_return next;
+}
+
 }  // namespace
 
 merged_write merge_writes(std::vector<pending_write> writes) {
@@ -36,19 +66,18 @@ merged_write merge_writes(std::vector<pending_write> writes) {
   return merged;
 }
 
-asio::awaitable<void> run_persistence(log_storage& log, work_queue<pending_write>& queue, persistence_hooks hooks) {
+asio::awaitable<void> run_persistence(log_storage& log, work_queue<log_item>& queue, persistence_hooks hooks) {
   for (;;) {
-    std::vector<pending_write> writes = co_await queue.take();
-    if (writes.empty()) co_return;
-    merged_write merged = merge_writes(std::move(writes));
-    const std::size_t entries = merged.batch.entries.size();
-    try {
-      co_await log.write(std::move(merged.batch));
-    } catch (const std::exception& failure) {
-      hooks.on_failure(failure.what());
-      co_return;
+    std::vector<log_item> items = co_await queue.take();
+    if (items.empty()) co_return;
+    for (std::size_t next = 0; next < items.size();) {
+      try {
+        next = co_await carry_out(log, items, next, hooks);
+      } catch (const std::exception& failure) {
+        hooks.on_failure(failure.what());
+        co_return;
+      }
     }
-    hooks.on_durable(merged.last_id, entries);
   }
 }
 

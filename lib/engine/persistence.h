@@ -1,6 +1,7 @@
 // The persistence loop: every write the core hands out reaches the log in
 // order, and whatever queued up during one write goes out as the next single
-// write (group commit).
+// write (group commit). Purges of compacted entries travel in the same
+// stream, so that each reaches the log in its place among the writes.
 #pragma once
 
 #include "engine/work_queue.h"
@@ -14,6 +15,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace coraft::engine {
@@ -25,6 +27,13 @@ struct pending_write {
   std::vector<log_entry> entries;
   index_t commit;  // 0 when there is nothing to record
 };
+
+// Discards the log up to `upto`, which a snapshot covers (log_storage::purge).
+struct log_purge {
+  log_id upto;
+};
+
+using log_item = std::variant<pending_write, log_purge>;
 
 struct merged_write {
   log_write batch;
@@ -47,6 +56,6 @@ struct persistence_hooks {
 
 // Runs until the queue is closed (after finishing the write in progress) or the
 // log fails. Runs on the log's own thread: storage calls may block it.
-asio::awaitable<void> run_persistence(log_storage& log, work_queue<pending_write>& queue, persistence_hooks hooks);
+asio::awaitable<void> run_persistence(log_storage& log, work_queue<log_item>& queue, persistence_hooks hooks);
 
 }  // namespace coraft::engine

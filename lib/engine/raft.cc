@@ -47,6 +47,20 @@ asio::awaitable<result<std::string>> raft::read(std::string query, read_mode mod
   return impl_->read(std::move(query), mode);
 }
 
+asio::awaitable<result<void>> raft::add_learner(node_id id, std::string address) {
+  return impl_->add_learner(id, std::move(address));
+}
+
+asio::awaitable<result<void>> raft::change_membership(std::set<node_id> voters) {
+  return impl_->change_membership(std::move(voters));
+}
+
+asio::awaitable<result<void>> raft::remove_member(node_id id) { return impl_->remove_member(id); }
+
+asio::awaitable<result<void>> raft::transfer_leadership(node_id to) { return impl_->transfer_leadership(to); }
+
+asio::awaitable<result<log_id>> raft::trigger_snapshot() { return impl_->trigger_snapshot(); }
+
 metrics raft::get_metrics() const { return impl_->get_metrics(); }
 
 asio::awaitable<bool> raft::wait_for(std::function<bool(const metrics&)> condition, std::chrono::milliseconds timeout) {
@@ -73,8 +87,8 @@ asio::awaitable<read_index_response> raft::handle_read_index(read_index_request 
   return impl::handle<read_index_response>(impl_, std::move(request));
 }
 
-asio::awaitable<snapshot_response> raft::handle_snapshot(snapshot_request request, snapshot_source&) {
-  return impl::handle<snapshot_response>(impl_, std::move(request));
+asio::awaitable<snapshot_response> raft::handle_snapshot(snapshot_request request, snapshot_source& data) {
+  return impl::handle_snapshot(impl_, std::move(request), data);
 }
 
 }  // namespace coraft

@@ -39,45 +39,6 @@ asio::awaitable<read_index_response> rpc(network& client, read_index_request req
   return client.read_index(std::move(request));
 }
 
-// What storage and the state machine hold when the node starts.
-struct stored_log {
-  hard_state state;
-  log_state shape;
-  std::vector<log_entry> entries;
-  std::optional<index_t> committed;
-};
-
-asio::awaitable<stored_log> read_stored_log(std::shared_ptr<log_storage> log) {
-  stored_log stored;
-  stored.state = co_await log->read_hard_state();
-  stored.shape = co_await log->read_log_state();
-  stored.entries = co_await log->read_entries(stored.shape.purged.index + 1, stored.shape.last.index);
-  stored.committed = co_await log->read_committed();
-  co_return stored;
-}
-
-[[noreturn]] void throw_inconsistent(const std::string& what) {
-  throw std::system_error(make_error_code(errc::storage_failed), what);
-}
-
-core::restored_state restore(stored_log stored, const applied_state& applied) {
-  if (applied.last_applied.index > stored.shape.last.index)
-    throw_inconsistent("the state machine has applied entries that the log does not hold");
-  if (applied.last_applied.index < stored.shape.purged.index)
-    throw_inconsistent("the state machine lacks entries that the log has already purged");
-  core::restored_state restored;
-  restored.state = stored.state;
-  // The log starts after `purged`. Until snapshots are restored from the
-  // state machine, its applied membership stands in for the membership at
-  // `purged`: it is that membership whenever no membership entry lies between
-  // purged and applied, and any such entry is in the log and overrides it.
-  restored.snapshot = {stored.shape.purged, applied.config};
-  restored.entries = std::move(stored.entries);
-  restored.applied = applied.last_applied.index;
-  restored.committed = stored.committed.value_or(index_t{});
-  return restored;
-}
-
 std::uint64_t random_seed() {
   std::random_device device;
   return (std::uint64_t{device()} << 32) | device();
@@ -110,13 +71,10 @@ asio::awaitable<void> raft::impl::start(std::shared_ptr<impl> self) {
   self->log_worker_.start();
   self->apply_worker_.start();
   try {
-    stored_log stored = co_await asio::co_spawn(self->log_worker_.executor(), read_stored_log(self->log_),
-                                                asio::use_awaitable);
-    const applied_state applied = co_await asio::co_spawn(self->apply_worker_.executor(),
-                                                          self->machine_->read_applied_state(), asio::use_awaitable);
-    const bool brand_new = stored.shape.last == log_id{} && applied.last_applied == log_id{};
+    core::restored_state restored = co_await restore(self);
+    const bool brand_new = restored.snapshot.last_included == log_id{} && restored.entries.empty() &&
+                           restored.applied == index_t{};
     const bool bootstrap = brand_new && self->options_.initial_members.has_value();
-    core::restored_state restored = restore(std::move(stored), applied);
     auto serve = [self, &restored, bootstrap]() -> asio::awaitable<void> {
       self->begin_serving(std::move(restored), bootstrap);
       co_return;
@@ -138,6 +96,7 @@ void raft::impl::begin_serving(core::restored_state restored, bool bootstrap) {
   node_.emplace(options_.id, options_.protocol, std::move(restored), random_seed());
   if (bootstrap) node_->bootstrap(*options_.initial_members);
   handed_to_apply_ = node_->applying_index();
+  last_snapshot_index_ = node_->snapshot().last_included.index;
   last_term_ = node_->term();
   phase_ = phase::serving;
   spawn_loops();
@@ -157,6 +116,9 @@ void raft::impl::spawn_loops() {
   engine::apply_hooks applied{
       .on_applied = [this](index_t last, std::uint64_t bytes,
                            std::size_t entries) { on_strand([=](impl& e) { e.on_applied(last, bytes, entries); }); },
+      .on_snapshot_built = [this](snapshot_meta meta,
+                                  std::uint64_t request) { on_strand([=](impl& e) { e.on_snapshot_built(meta, request); }); },
+      .on_snapshot_installed = [this](snapshot_meta meta) { on_strand([=](impl& e) { e.on_snapshot_installed(meta); }); },
       .on_failure = [this](std::string reason) { on_strand([=](impl& e) { e.fail_stop("state machine: " + reason); }); },
   };
   // The completions hold the engine, so it outlives both loops; ~raft() and
@@ -197,6 +159,7 @@ void raft::impl::on_ticks(std::uint64_t ticks) {
   const clock::time_point now = clock::now();
   proposals_.expire(now);
   reads_.expire(now);
+  expire_membership_and_transfers(now);
   drain(true);
 }
 
@@ -279,6 +242,9 @@ void raft::impl::accept_read(std::string query, read_mode mode, engine::completi
 
 void raft::impl::accept_request(message_body request, engine::completion<message_body> done) {
   if (phase_ != phase::serving) return done(refusal_);
+  // A snapshot request comes here once its data is staged in the state
+  // machine (handle_snapshot): the only snapshot the node may ask to install.
+  if (auto* offer = std::get_if<snapshot_request>(&request)) received_snapshot_ = offer->meta;
   // The node echoes this id in its response, which is how the response finds
   // its way back here whenever the node produces it.
   const std::uint64_t id = ++last_request_id_;
@@ -306,6 +272,7 @@ void raft::impl::on_applied(index_t last, std::uint64_t bytes, std::size_t entri
   totals_.entries_applied += entries;
   if (phase_ != phase::serving) return;
   node_->on_applied(last);
+  snapshot_if_due();
   schedule_drain();
 }
 
@@ -336,21 +303,25 @@ void raft::impl::schedule_drain() {
 }
 
 // The metrics are published before the state machine gets the new entries, so
-// that a proposer who hears its answer finds the commit in get_metrics().
+// that a proposer who hears its answer finds the commit in get_metrics(); and
+// before membership and transfer waiters look at the drained node, so that
+// their callers find what answered them there too.
 void raft::impl::drain(bool with_peers) {
   while (phase_ == phase::serving && node_->has_output()) process(node_->take_output());
   publish_metrics(with_peers);
+  if (phase_ == phase::serving) {
+    promote_when_caught_up();
+    settle_transfers();
+  }
   applies_.push_all(std::move(to_apply_));
   to_apply_.clear();
 }
 
 // The obligations of core::output, in its order.
 void raft::impl::process(core::output out) {
-  // This engine never compacts its log, so no leader driven by it sends a
-  // snapshot; one from elsewhere cannot be installed yet, and skipping the
-  // obligation would lose the entries it replaces.
-  if (out.snapshot_to_install) return fail_stop("installing a snapshot from the leader is not supported yet");
-  if (out.write_id != 0) writes_.push({out.write_id, std::move(out.state), std::move(out.entries), out.commit_hint});
+  if (out.snapshot_to_install && !begin_install(*out.snapshot_to_install)) return;
+  if (out.write_id != 0)
+    queue_log_item(engine::pending_write{out.write_id, std::move(out.state), std::move(out.entries), out.commit_hint});
   dispatch(out.messages);
   if (!out.committed.empty()) hand_to_apply(std::move(out.committed));
   for (const core::read_state& ready : out.reads_ready) reads_.ready(ready.id, ready.index);
@@ -409,15 +380,8 @@ asio::awaitable<void> raft::impl::call_peer(std::shared_ptr<impl> self, std::sha
   self->on_response(peer, std::move(response), std::is_same_v<Request, snapshot_request>);
 }
 
-// The snapshot's data streams from the state machine's frozen image while
-// entries keep being applied.
-asio::awaitable<snapshot_response> raft::impl::stream_snapshot(network& client, snapshot_request request) {
-  std::unique_ptr<snapshot_source> data =
-      co_await asio::co_spawn(apply_worker_.executor(), machine_->open_snapshot(), asio::use_awaitable);
-  co_return co_await client.install_snapshot(std::move(request), *data);
-}
-
 void raft::impl::hand_to_apply(std::vector<log_entry> committed) {
+  if (membership_change_) membership_change_->on_committed(committed);
   engine::apply_batch batch;
   batch.waiters = proposals_.take_committed(committed);
   for (const log_entry& entry : committed) batch.bytes += entry.payload.size();
@@ -431,6 +395,15 @@ void raft::impl::hand_to_apply(std::vector<log_entry> committed) {
 // index: the state machine answers it after applying them.
 void raft::impl::serve_confirmed_reads() {
   for (engine::read_job& job : reads_.take_servable(handed_to_apply_)) to_apply_.push_back(std::move(job));
+}
+
+// Every log item waits behind the snapshot installs queued before it.
+void raft::impl::queue_log_item(engine::log_item item) {
+  if (log_items_behind_installs_.empty()) {
+    writes_.push(std::move(item));
+  } else {
+    log_items_behind_installs_.back().push_back(std::move(item));
+  }
 }
 
 // ---------------------------------------------------------------- stopping
@@ -468,6 +441,9 @@ void raft::impl::stop_serving(std::error_code reason) {
   reads_.fail_all(reason);
   for (auto& [id, done] : responders_) done(reason);
   responders_.clear();
+  for (auto& [request, done] : std::exchange(snapshot_waiters_, {})) done(reason);
+  fail_membership_and_transfers(reason);
+  log_items_behind_installs_.clear();
   writes_.close();
   std::vector<engine::apply_item> unapplied = applies_.close();
   engine::fail_items(unapplied, reason);
@@ -513,7 +489,7 @@ void raft::impl::publish_metrics(bool with_peers) {
       m.persisted = node_->persisted_index();
       m.commit = node_->commit_index();
       m.applied = node_->applied_index();
-      m.snapshot = node_->log().base();
+      m.snapshot = node_->snapshot().last_included;
       config_changed = m.config != node_->config();
       if (config_changed) m.config = node_->config();
     }

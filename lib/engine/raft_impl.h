@@ -8,11 +8,17 @@
 // - Apply worker: the apply loop, the only caller of state_machine.
 // Nothing on the strand waits for the disk, the state machine or the network:
 // it hands work to the loops and to peer coroutines, which post their results back.
+//
+// The definitions are spread by topic: raft_impl.cc (life cycle, proposals,
+// reads, the node's outputs), raft_snapshots.cc (restoring, building,
+// sending, receiving and installing snapshots) and raft_membership.cc
+// (membership changes and leadership transfer).
 #pragma once
 
 #include "core/node.h"
 #include "engine/apply_loop.h"
 #include "engine/completion.h"
+#include "engine/membership.h"
 #include "engine/peers.h"
 #include "engine/persistence.h"
 #include "engine/waiters.h"
@@ -30,10 +36,12 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <system_error>
 #include <unordered_map>
@@ -52,6 +60,11 @@ class raft::impl : public std::enable_shared_from_this<raft::impl> {
   static asio::awaitable<void> shutdown(std::shared_ptr<impl> self);
   asio::awaitable<result<std::string>> propose(std::string command);
   asio::awaitable<result<std::string>> read(std::string query, read_mode mode);
+  asio::awaitable<result<void>> add_learner(node_id id, std::string address);
+  asio::awaitable<result<void>> change_membership(std::set<node_id> voters);
+  asio::awaitable<result<void>> remove_member(node_id id);
+  asio::awaitable<result<void>> transfer_leadership(node_id to);
+  asio::awaitable<result<log_id>> trigger_snapshot();
   metrics get_metrics() const;
   static asio::awaitable<bool> wait_for(std::shared_ptr<impl> self, std::function<bool(const metrics&)> condition,
                                         std::chrono::milliseconds timeout);
@@ -60,6 +73,12 @@ class raft::impl : public std::enable_shared_from_this<raft::impl> {
   // when the node does not serve (not started, shut down, failed).
   template <class Response, class Request>
   static asio::awaitable<Response> handle(std::shared_ptr<impl> self, Request request);
+  // An incoming snapshot: its data goes to the state machine first, and the
+  // request reaches the node only once the data is whole. Throws
+  // std::system_error when the data breaks off or fails verification, when
+  // another snapshot is being received, or as handle() does.
+  static asio::awaitable<snapshot_response> handle_snapshot(std::shared_ptr<impl> self, snapshot_request request,
+                                                            snapshot_source& data);
 
   // For a raft destroyed without shutdown(): stops and joins the loops at
   // once, and lets the strand answer its waiters when it next runs.
@@ -67,8 +86,10 @@ class raft::impl : public std::enable_shared_from_this<raft::impl> {
 
  private:
   enum class phase { created, serving, failed, stopped };
+  using clock_time = engine::clock::time_point;
 
   // Starting.
+  static asio::awaitable<core::restored_state> restore(std::shared_ptr<impl> self);
   void begin_serving(core::restored_state restored, bool bootstrap);
   void spawn_loops();
   static asio::awaitable<void> tick_loop(std::shared_ptr<impl> self);
@@ -80,6 +101,8 @@ class raft::impl : public std::enable_shared_from_this<raft::impl> {
   void accept_watcher(engine::completion<bool> done);
   void on_durable(std::uint64_t write_id, std::size_t entries);
   void on_applied(index_t last, std::uint64_t bytes, std::size_t entries);
+  void on_snapshot_built(const snapshot_meta& meta, std::uint64_t request);
+  void on_snapshot_installed(const snapshot_meta& meta);
   // The outcome of a request to `peer`: its response, or none when the call
   // failed (`snapshot`: the request was a snapshot transfer).
   void on_response(node_id peer, std::optional<message_body> response, bool snapshot);
@@ -98,8 +121,42 @@ class raft::impl : public std::enable_shared_from_this<raft::impl> {
   static asio::awaitable<void> call_peer(std::shared_ptr<impl> self, std::shared_ptr<network> client, node_id peer,
                                          Request request);
   asio::awaitable<snapshot_response> stream_snapshot(network& client, snapshot_request request);
+  // Runs `call` on the state machine's thread in its turn among the applies,
+  // and rethrows what it threw. For calls outside the apply loop's own
+  // (streaming snapshots): one call at a time, and none left hanging once
+  // the loop has stopped (they fail with its reason).
+  asio::awaitable<void> on_machine_thread(std::function<asio::awaitable<void>(state_machine&)> call);
   void hand_to_apply(std::vector<log_entry> committed);
   void serve_confirmed_reads();
+  void queue_log_item(engine::log_item item);
+
+  // Snapshots, on the strand.
+  void accept_snapshot_trigger(engine::completion<log_id> done);
+  void request_snapshot_build();
+  void snapshot_if_due();
+  void compact_behind(const snapshot_meta& meta);
+  // Refuses (with the error to throw) while the node does not serve or
+  // another snapshot is being received.
+  std::error_code claim_snapshot_receipt();
+  void end_snapshot_receipt();
+  asio::awaitable<void> receive_snapshot_data(const snapshot_meta& meta, snapshot_source& data);
+  // False when the node asks to install a snapshot it was not just sent (the
+  // node then stops serving).
+  bool begin_install(const snapshot_meta& meta);
+
+  // Membership and transfer, on the strand.
+  void accept_add_learner(node_id id, std::string address, engine::completion<void> done);
+  void accept_voters(std::set<node_id> voters, engine::completion<void> done);
+  void accept_removal(node_id id, engine::completion<void> done);
+  void accept_transfer(node_id to, engine::completion<void> done);
+  // The answer to a membership operation that may not begin now; nullopt when it may.
+  std::optional<result<void>> membership_refusal() const;
+  void propose_membership(const membership& target, engine::completion<void> done);
+  void promote_when_caught_up();
+  bool caught_up(node_id learner) const;
+  void settle_transfers();
+  void expire_membership_and_transfers(clock_time now);
+  void fail_membership_and_transfers(std::error_code reason);
 
   // Stopping, on the strand.
   bool begin_shutdown();
@@ -128,7 +185,7 @@ class raft::impl : public std::enable_shared_from_this<raft::impl> {
   engine::worker apply_worker_;
 
   // Thread-safe hand-offs.
-  engine::work_queue<engine::pending_write> writes_;  // strand -> persistence loop
+  engine::work_queue<engine::log_item> writes_;       // strand -> persistence loop
   engine::work_queue<engine::apply_item> applies_;    // strand -> apply loop
   // One signal per loop that has ended (both end before shutdown() returns).
   asio::experimental::concurrent_channel<void(asio::error_code, bool)> loops_finished_;
@@ -155,6 +212,42 @@ class raft::impl : public std::enable_shared_from_this<raft::impl> {
   index_t handed_to_apply_;
   std::uint64_t apply_queue_bytes_ = 0;  // payload bytes queued for the state machine, not yet applied
   counters totals_;
+
+  // Snapshots (strand).
+  index_t last_snapshot_index_;  // of the latest snapshot built or installed; counts toward snapshot_every_entries
+  std::uint64_t snapshot_builds_requested_ = 0;  // build requests queued for the state machine, numbered from 1
+  std::uint64_t snapshot_builds_served_ = 0;     // every request up to here was served by a finished build
+  // trigger_snapshot() callers, each with the build request that serves it.
+  std::vector<std::pair<std::uint64_t, engine::completion<log_id>>> snapshot_waiters_;
+  // One incoming snapshot at a time, from its first chunk until the node has
+  // answered it: the state machine stages one received snapshot, which the
+  // node's install must find unchanged.
+  bool receiving_snapshot_ = false;
+  // The snapshot whose request was just stepped into the node: the only one
+  // it may ask to install.
+  std::optional<snapshot_meta> received_snapshot_;
+  // Log items that wait for snapshot installs, one group per install: its
+  // purge, its write and everything after it, in order. The front group
+  // leaves once the state machine installed the front install.
+  std::deque<std::vector<engine::log_item>> log_items_behind_installs_;
+
+  // Membership and transfer (strand).
+  // A change of voters waiting for its new voters to catch up, before it is proposed.
+  struct promotion {
+    std::set<node_id> voters;
+    clock_time deadline;
+    engine::completion<void> done;
+  };
+  std::optional<promotion> promotion_;
+  std::optional<engine::membership_change> membership_change_;  // the last one proposed here
+  struct transfer {
+    node_id to;
+    term_t term;  // the term this node led when the transfer began
+    clock_time deadline;
+    engine::completion<void> done;
+  };
+  std::vector<transfer> transfers_;
+
   core::role last_role_ = core::role::follower;
   term_t last_term_;
 

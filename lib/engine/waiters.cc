@@ -42,6 +42,20 @@ std::vector<proposal_waiter> proposal_waiters::take_committed(const std::vector<
   return applying;
 }
 
+void proposal_waiters::settle_replaced(log_id last) {
+  auto settle = [&](proposal_waiter& waiter) {
+    answer(waiter, make_error_code(waiter.id.term > last.term ? errc::leadership_lost : errc::timeout));
+  };
+  while (!current_.empty() && current_.front().id.index <= last.index) {
+    settle(current_.front());
+    current_.pop_front();
+  }
+  while (!older_.empty() && older_.begin()->first <= last.index) {
+    settle(older_.begin()->second);
+    older_.erase(older_.begin());
+  }
+}
+
 void proposal_waiters::expire(clock::time_point now) {
   while (!current_.empty() && current_.front().deadline <= now) {
     answer(current_.front(), make_error_code(errc::timeout));

@@ -50,6 +50,13 @@ class proposal_waiters {
   // (its entry was overwritten and will never be applied).
   std::vector<proposal_waiter> take_committed(const std::vector<log_entry>& committed);
 
+  // A snapshot ending at `last` replaced the entries up to it before they were
+  // handed out here. A waiter among them whose term is above last.term learns
+  // errc::leadership_lost (the committed entry at its index is older); any
+  // other learns errc::timeout: its entry may be in the snapshot, but its
+  // answer is not known on this node.
+  void settle_replaced(log_id last);
+
   // Answers errc::timeout to every waiter past its deadline.
   void expire(clock::time_point now);
   void fail_all(std::error_code error);

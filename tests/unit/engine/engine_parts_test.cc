@@ -1,7 +1,10 @@
-// The engine's pieces that need no running node: group commit merging and the
-// waiter registries.
+// The engine's pieces that need no running node: group commit merging, the
+// persistence loop's order, the waiter registries and membership changes.
+#include "engine/membership.h"
 #include "engine/persistence.h"
 #include "engine/waiters.h"
+
+#include <asio/co_spawn.hpp>
 
 #include <asio/bind_executor.hpp>
 #include <asio/io_context.hpp>
@@ -32,11 +35,18 @@ id_list ids_of(const std::vector<log_entry>& entries) {
 struct answers {
   asio::io_context io;
   std::map<std::string, result<std::string>> by_name;
+  std::map<std::string, result<void>> void_by_name;
 
   completion<std::string> waiter(const std::string& name) {
     return completion<std::string>(asio::bind_executor(io, [this, name](result<std::string> answer) {
       REQUIRE_FALSE(by_name.contains(name));
       by_name.emplace(name, std::move(answer));
+    }));
+  }
+  completion<void> void_waiter(const std::string& name) {
+    return completion<void>(asio::bind_executor(io, [this, name](result<void> answer) {
+      REQUIRE_FALSE(void_by_name.contains(name));
+      void_by_name.emplace(name, std::move(answer));
     }));
   }
   void deliver() {
@@ -47,6 +57,38 @@ struct answers {
 };
 
 const clock::time_point later = clock::now() + std::chrono::hours(1);
+
+log_entry config_entry(std::uint64_t term, std::uint64_t index, const membership& config) {
+  return {term_t(term), index_t(index), entry_kind::membership, shared_bytes(encode_membership(config))};
+}
+
+membership voters(std::set<node_id> ids, std::set<node_id> outgoing = {}) {
+  membership config;
+  config.voters = std::move(ids);
+  config.outgoing_voters = std::move(outgoing);
+  return config;
+}
+
+// A log storage that records the order of the calls it gets.
+class recording_log final : public log_storage {
+ public:
+  std::vector<std::string> calls;
+
+  asio::awaitable<log_state> read_log_state() override { co_return log_state{}; }
+  asio::awaitable<hard_state> read_hard_state() override { co_return hard_state{}; }
+  asio::awaitable<std::optional<index_t>> read_committed() override { co_return std::nullopt; }
+  asio::awaitable<std::vector<log_entry>> read_entries(index_t, index_t) override { co_return std::vector<log_entry>{}; }
+  asio::awaitable<void> write(log_write batch) override {
+    std::string call = "write";
+    for (const log_entry& e : batch.entries) call += " " + std::to_string(e.index.value);
+    calls.push_back(call);
+    co_return;
+  }
+  asio::awaitable<void> purge(log_id upto) override {
+    calls.push_back("purge " + std::to_string(upto.index.value));
+    co_return;
+  }
+};
 
 }  // namespace
 
@@ -99,6 +141,110 @@ TEST_CASE("a proposer learns its answer only for the entry it proposed, by index
   CHECK_FALSE(got.by_name.contains("ours"));
   CHECK(waiters.size() == 0);
   CHECK(waiters.bytes() == 0);
+}
+
+TEST_CASE("the persistence loop purges between the writes queued around the purge, never merging across it") {
+  asio::io_context io;
+  recording_log log;
+  work_queue<log_item> queue(io.get_executor());
+  std::vector<std::uint64_t> durable;
+  persistence_hooks hooks{
+      .on_durable = [&](std::uint64_t write_id, std::size_t) { durable.push_back(write_id); },
+      .on_failure = [](std::string reason) { FAIL("the log failed: " << reason); },
+  };
+  queue.push(pending_write{1, std::nullopt, {entry(1, 5)}, index_t(0)});
+  queue.push(pending_write{2, std::nullopt, {entry(1, 6)}, index_t(0)});
+  queue.push(log_purge{{term_t(1), index_t(9)}});
+  queue.push(pending_write{3, std::nullopt, {entry(2, 10)}, index_t(0)});
+  asio::co_spawn(io, run_persistence(log, queue, hooks), [](std::exception_ptr error) {
+    if (error) std::rethrow_exception(error);
+  });
+  io.poll();  // until the loop waits for more
+  queue.close();
+  io.run();
+  CHECK(log.calls == std::vector<std::string>{"write 5 6", "purge 9", "write 10"});
+  CHECK(durable == std::vector<std::uint64_t>{2, 3});
+}
+
+TEST_CASE("proposals whose entries a received snapshot replaced learn what this node can know of them") {
+  answers got;
+  proposal_waiters waiters;
+  waiters.add({term_t(2), index_t(4)}, later, 1, got.waiter("older term"));
+  waiters.add({term_t(3), index_t(5)}, later, 1, got.waiter("snapshot's term"));
+  waiters.add({term_t(5), index_t(6)}, later, 1, got.waiter("newer term"));
+  waiters.add({term_t(5), index_t(9)}, later, 1, got.waiter("after the snapshot"));
+  waiters.settle_replaced({term_t(3), index_t(8)});
+  got.deliver();
+  // The committed entry at 4 may or may not be ours; at 5 it is ours (term 3
+  // ends at 8), but its answer was produced elsewhere; at 6 the committed log
+  // holds a term no newer than 3, so ours (term 5) is not there.
+  CHECK(got.error_of("older term") == make_error_code(errc::timeout));
+  CHECK(got.error_of("snapshot's term") == make_error_code(errc::timeout));
+  CHECK(got.error_of("newer term") == make_error_code(errc::leadership_lost));
+  CHECK_FALSE(got.by_name.contains("after the snapshot"));
+  CHECK(waiters.size() == 1);
+}
+
+TEST_CASE("a change of learners is answered once its entry commits, and an overwritten one never succeeds") {
+  answers got;
+  membership_change ours({term_t(2), index_t(7)}, false, later, got.void_waiter("ours"));
+  membership_change lost({term_t(2), index_t(8)}, false, later, got.void_waiter("lost"));
+  const std::vector<log_entry> committed = {entry(2, 6), config_entry(2, 7, voters({node_id(1)})), entry(3, 8)};
+  ours.on_committed(committed);
+  lost.on_committed(committed);
+  got.deliver();
+  CHECK(got.void_by_name.at("ours"));
+  CHECK(got.void_by_name.at("lost").error() == make_error_code(errc::leadership_lost));
+  CHECK(ours.finished());
+}
+
+TEST_CASE("a change of voters is answered once the configuration that leaves the joint one commits") {
+  answers got;
+  membership_change change({term_t(2), index_t(7)}, true, later, got.void_waiter("change"));
+  change.on_committed({config_entry(2, 7, voters({node_id(1), node_id(4)}, {node_id(1), node_id(2)})), entry(2, 8)});
+  got.deliver();
+  CHECK_FALSE(got.void_by_name.contains("change"));
+  // A new leader in term 3 leaves the joint configuration.
+  change.on_committed({entry(3, 9), config_entry(3, 10, voters({node_id(1), node_id(4)}))});
+  got.deliver();
+  CHECK(got.void_by_name.at("change"));
+}
+
+TEST_CASE("a membership change whose entries a snapshot replaced is settled from the snapshot") {
+  answers got;
+  const snapshot_meta plain{{term_t(2), index_t(20)}, voters({node_id(1), node_id(4)})};
+  const snapshot_meta joint{{term_t(2), index_t(20)}, voters({node_id(1), node_id(4)}, {node_id(1), node_id(2)})};
+
+  membership_change done_before({term_t(2), index_t(7)}, true, later, got.void_waiter("left joint in the snapshot"));
+  done_before.on_snapshot_installed(plain);
+  membership_change still_joint({term_t(2), index_t(7)}, true, later, got.void_waiter("joint in the snapshot"));
+  still_joint.on_snapshot_installed(joint);
+  membership_change unknown({term_t(1), index_t(7)}, false, later, got.void_waiter("older term"));
+  unknown.on_snapshot_installed(plain);
+  membership_change overwritten({term_t(3), index_t(7)}, false, later, got.void_waiter("newer term"));
+  overwritten.on_snapshot_installed(plain);
+  got.deliver();
+  CHECK(got.void_by_name.at("left joint in the snapshot"));
+  CHECK_FALSE(got.void_by_name.contains("joint in the snapshot"));
+  CHECK(got.void_by_name.at("older term").error() == make_error_code(errc::timeout));
+  CHECK(got.void_by_name.at("newer term").error() == make_error_code(errc::leadership_lost));
+
+  still_joint.on_committed({config_entry(3, 21, voters({node_id(1), node_id(4)}))});
+  got.deliver();
+  CHECK(got.void_by_name.at("joint in the snapshot"));
+}
+
+TEST_CASE("membership targets keep the other members and the addresses the joint configuration needs") {
+  membership current = voters({node_id(1), node_id(2), node_id(3)});
+  current.addresses = {{node_id(1), "a"}, {node_id(2), "b"}, {node_id(3), "c"}};
+  const membership grown = with_learner(current, node_id(4), "d");
+  CHECK(grown.learners == std::set<node_id>{node_id(4)});
+  CHECK(grown.addresses.at(node_id(4)) == "d");
+  const membership promoted = with_voters(grown, {node_id(1), node_id(2), node_id(4)});
+  CHECK(promoted.voters == std::set<node_id>{node_id(1), node_id(2), node_id(4)});
+  CHECK(promoted.learners.empty());
+  CHECK(promoted.addresses.contains(node_id(3)));
+  CHECK(without_learner(grown, node_id(4)) == current);
 }
 
 TEST_CASE("a proposal of an earlier term may still commit after the node leads again") {

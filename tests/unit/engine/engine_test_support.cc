@@ -98,14 +98,21 @@ raft_options test_raft_options(node_id id, const membership& members) {
 
 // ---------------------------------------------------------------- test_cluster
 
-test_cluster::test_cluster(std::size_t size, std::function<void(raft_options&)> tweak, int io_thread_count)
-    : io_(io_thread_count), tweak_(std::move(tweak)) {
-  for (std::uint64_t i = 1; i <= size; ++i) {
-    members_config_.voters.insert(node_id(i));
-    members_config_.addresses[node_id(i)] = "node-" + std::to_string(i);
+test_cluster::test_cluster(cluster_setup setup) : setup_(std::move(setup)), io_(setup_.io_threads) {
+  const std::size_t founders = setup_.founders == 0 ? setup_.size : setup_.founders;
+  for (std::uint64_t i = 1; i <= setup_.size; ++i) {
+    if (i <= founders) {
+      founders_config_.voters.insert(node_id(i));
+      founders_config_.addresses[node_id(i)] = address_of(node_id(i));
+    }
     members_[node_id(i)];
   }
 }
+
+test_cluster::test_cluster(std::size_t size, std::function<void(raft_options&)> tweak, int io_thread_count)
+    : test_cluster(cluster_setup{.size = size, .tweak = std::move(tweak), .io_threads = io_thread_count}) {}
+
+std::string test_cluster::address_of(node_id id) { return "node-" + std::to_string(id.value); }
 
 test_cluster::~test_cluster() {
   for (node_id id : ids())
@@ -122,10 +129,12 @@ std::vector<node_id> test_cluster::ids() const {
 }
 
 void test_cluster::start(node_id id) {
-  raft_options options = test_raft_options(id, members_config_);
-  if (tweak_) tweak_(options);
+  raft_options options = test_raft_options(id, founders_config_);
+  if (!founders_config_.contains(id)) options.initial_members.reset();
+  if (setup_.tweak) setup_.tweak(options);
   member& m = members_.at(id);
-  auto node = std::make_shared<raft>(io_.executor(), options, m.log, m.machine, network_.factory_for(id));
+  const member_storage storage = setup_.open_storage ? setup_.open_storage(id) : member_storage{m.log, m.machine};
+  auto node = std::make_shared<raft>(io_.executor(), options, storage.log, storage.machine, network_.factory_for(id));
   network_.attach(id, *node, io_.executor());
   io_.run(node->start());
   std::lock_guard lock(mutex_);
@@ -159,6 +168,14 @@ std::shared_ptr<raft> test_cluster::node(node_id id) const {
 void test_cluster::forget_state(node_id id) {
   REQUIRE_FALSE(running(id));
   members_.at(id).machine = std::make_shared<memory_kv_state_machine>();
+}
+
+std::string test_cluster::value(node_id id, const std::string& key) {
+  return setup_.read_value ? setup_.read_value(id, key) : machine(id).get(key);
+}
+
+std::string test_cluster::command(const kv::command& cmd) const {
+  return setup_.encode_command ? setup_.encode_command(cmd) : kv::encode(cmd);
 }
 
 std::set<node_id> test_cluster::running_ids() const {
@@ -197,10 +214,10 @@ index_t test_cluster::highest_commit() const {
   return commit;
 }
 
-void test_cluster::wait_applied(index_t index) {
+void test_cluster::wait_applied(index_t index, const std::set<node_id>& among) {
   eventually(
       [&] {
-        for (node_id id : running_ids()) {
+        for (node_id id : among.empty() ? running_ids() : among) {
           auto n = node(id);
           if (n && n->get_metrics().applied < index) return false;
         }
@@ -222,6 +239,70 @@ asio::awaitable<result<std::string>> propose_to_leader(test_cluster& cluster, st
     co_await pause_for(10ms);
   }
   co_return answer;
+}
+
+// ---------------------------------------------------------------- session_clients
+
+session_clients::session_clients(test_cluster& cluster, int count, std::set<node_id> among)
+    : cluster_(cluster), among_(std::move(among)), acknowledged_(count) {
+  for (int client = 0; client < count; ++client)
+    running_.push_back(asio::co_spawn(cluster.io().context(), run(client), asio::use_future));
+}
+
+std::uint64_t session_clients::total_acknowledged() const {
+  std::uint64_t total = 0;
+  for (const auto& count : acknowledged_) total += count;
+  return total;
+}
+
+void session_clients::wait_for_total(std::uint64_t total) {
+  eventually([&] { return total_acknowledged() >= total; }, "clients get their writes acknowledged");
+}
+
+void session_clients::stop() {
+  stopping_ = true;
+  for (auto& client : running_) {
+    REQUIRE(client.wait_for(hang_limit) == std::future_status::ready);
+    client.get();
+  }
+}
+
+std::string session_clients::expected_value(int client) const {
+  std::string value;
+  for (std::uint64_t sequence = 1; sequence <= acknowledged_[client]; ++sequence)
+    value += std::to_string(sequence) + ",";
+  return value;
+}
+
+asio::awaitable<void> session_clients::run(int client) {
+  const std::uint64_t session = static_cast<std::uint64_t>(client) + 1;
+  for (std::uint64_t sequence = 1; !stopping_; ++sequence) {
+    const std::string command =
+        cluster_.command({session, sequence, kv::operation::append, key(client), std::to_string(sequence) + ","});
+    result<std::string> answer = co_await propose_to_leader(cluster_, command, among_, 1'000'000);
+    if (!answer) throw std::system_error(answer.error(), "a client write was never acknowledged");
+    ++acknowledged_[client];
+  }
+}
+
+void check_every_member_holds(test_cluster& cluster, const session_clients& clients, const std::set<node_id>& members) {
+  cluster.wait_applied(cluster.highest_commit(), members);
+  std::set<node_id> checked = members;
+  if (checked.empty())
+    for (node_id id : cluster.ids())
+      if (cluster.running(id)) checked.insert(id);
+  for (node_id id : checked)
+    for (int client = 0; client < clients.count(); ++client) {
+      INFO("node " << id.value << ", client " << client);
+      CHECK(cluster.value(id, session_clients::key(client)) == clients.expected_value(client));
+    }
+}
+
+std::set<node_id> all_but(test_cluster& cluster, node_id left_out) {
+  std::set<node_id> others;
+  for (node_id id : cluster.ids())
+    if (id != left_out) others.insert(id);
+  return others;
 }
 
 }  // namespace coraft::test

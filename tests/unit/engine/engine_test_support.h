@@ -122,14 +122,42 @@ bool is_error(const result<std::string>& answer, errc code);
 // machine (sanitizers, two shared cores) does not flap leaders all the time.
 raft_options test_raft_options(node_id id, const membership& members);
 
+// A member's log and state machine for one run of its node.
+struct member_storage {
+  std::shared_ptr<log_storage> log;
+  std::shared_ptr<state_machine> machine;
+};
+
+struct cluster_setup {
+  std::size_t size = 3;
+  // Nodes 1..founders found the group; the others start without
+  // initial_members and take part once added (0: every node founds it).
+  std::size_t founders = 0;
+  std::function<void(raft_options&)> tweak = {};
+  int io_threads = 2;
+  // Opens a member's storage at each start of its node (a restart opens it
+  // again). By default: a controlled_log and a memory_kv_state_machine of its
+  // own, the same objects at every start.
+  std::function<member_storage(node_id)> open_storage = {};
+  // The value of a key in a member's applied state; by default read from its
+  // memory_kv_state_machine.
+  std::function<std::string(node_id, const std::string&)> read_value = {};
+  // The command that carries a key-value command to the state machine; by
+  // default kv::encode.
+  std::function<std::string(const kv::command&)> encode_command = {};
+};
+
 // Nodes 1..size of one group, all in this process. Nodes may be stopped and
 // started again with the same log and state machine (a restart).
 class test_cluster {
  public:
+  explicit test_cluster(cluster_setup setup);
   explicit test_cluster(std::size_t size, std::function<void(raft_options&)> tweak = {}, int io_thread_count = 2);
   ~test_cluster();
 
   std::vector<node_id> ids() const;
+  // Where the network reaches `id` (its entry in membership::addresses).
+  static std::string address_of(node_id id);
   void start(node_id id);
   void start_all();
   // shutdown() and detach from the network; the storage stays for a restart.
@@ -141,8 +169,11 @@ class test_cluster {
   // Gives a stopped node an empty state machine, as if it had lost its state:
   // on its next start it applies the log again from the beginning.
   void forget_state(node_id id);
+  // The default storage (see cluster_setup).
   memory_kv_state_machine& machine(node_id id) { return *members_.at(id).machine; }
   controlled_log& log(node_id id) { return *members_.at(id).log; }
+  std::string value(node_id id, const std::string& key);
+  std::string command(const kv::command& cmd) const;
   in_process_network& network() { return network_; }
   io_threads& io() { return io_; }
 
@@ -150,8 +181,9 @@ class test_cluster {
   // highest term among them.
   std::optional<node_id> leader(const std::set<node_id>& among = {}) const;
   node_id wait_for_leader(const std::set<node_id>& among = {});
-  // Waits until every running node has applied at least `index`.
-  void wait_applied(index_t index);
+  // Waits until every running node among `among` (default: all) has applied
+  // at least `index`.
+  void wait_applied(index_t index, const std::set<node_id>& among = {});
   index_t highest_commit() const;
 
  private:
@@ -162,10 +194,10 @@ class test_cluster {
   };
   std::set<node_id> running_ids() const;
 
+  cluster_setup setup_;
   io_threads io_;
   in_process_network network_;
-  membership members_config_;
-  std::function<void(raft_options&)> tweak_;
+  membership founders_config_;
   mutable std::mutex mutex_;  // guards each member's `node` (tests start and stop nodes from the test thread)
   std::map<node_id, member> members_;
 };
@@ -179,5 +211,59 @@ asio::awaitable<result<std::string>> propose_to_leader(test_cluster& cluster, st
 
 // Sleeps on the calling coroutine's executor.
 asio::awaitable<void> pause_for(std::chrono::milliseconds duration);
+
+// Clients that each append "1,2,3,..." to a key of their own through kv
+// sessions, retrying until acknowledged: the final value must be exactly the
+// acknowledged sequence, with nothing lost, repeated or reordered.
+class session_clients {
+ public:
+  // The clients write to the leader among `among` (any node when empty).
+  session_clients(test_cluster& cluster, int count, std::set<node_id> among = {});
+
+  std::uint64_t total_acknowledged() const;
+  // Waits until the clients have `total` writes acknowledged together.
+  void wait_for_total(std::uint64_t total);
+  // Waits for `more` writes acknowledged from now on.
+  void wait_for_more(std::uint64_t more) { wait_for_total(total_acknowledged() + more); }
+  // Lets every client finish its current write, then waits for them.
+  void stop();
+
+  static std::string key(int client) { return "client-" + std::to_string(client); }
+  std::string expected_value(int client) const;
+  int count() const { return static_cast<int>(acknowledged_.size()); }
+
+ private:
+  asio::awaitable<void> run(int client);
+
+  test_cluster& cluster_;
+  const std::set<node_id> among_;
+  std::vector<std::atomic<std::uint64_t>> acknowledged_;
+  std::atomic<bool> stopping_{false};
+  std::vector<std::future<void>> running_;
+};
+
+// Runs `operation` on whichever running node (among `among`) leads, again
+// while it answers not_leader (nothing was done); fails on a hang.
+template <class T>
+result<T> run_on_leader(test_cluster& cluster, const std::function<asio::awaitable<result<T>>(raft&)>& operation,
+                        const std::set<node_id>& among = {}) {
+  const auto deadline = std::chrono::steady_clock::now() + hang_limit;
+  for (;;) {
+    std::shared_ptr<raft> node = cluster.node(cluster.wait_for_leader(among));
+    if (node) {
+      result<T> answer = cluster.io().run(operation(*node));
+      if (answer.error() != errc::not_leader) return answer;
+    }
+    if (std::chrono::steady_clock::now() > deadline) FAIL("no leader took the operation: hang");
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
+// Every node of `members` (default: every running node) applies the whole
+// group's commits and holds each client's acknowledged writes exactly once.
+void check_every_member_holds(test_cluster& cluster, const session_clients& clients,
+                              const std::set<node_id>& members = {});
+
+std::set<node_id> all_but(test_cluster& cluster, node_id left_out);
 
 }  // namespace coraft::test
