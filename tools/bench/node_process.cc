@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <sys/prctl.h>
+
 #include <exception>
 #include <iostream>
 #include <memory>
@@ -110,6 +112,9 @@ int serve(const node_process_options& options) {
 }  // namespace
 
 int run_node_process(const node_process_options& options) {
+  // Started as /proc/self/exe, the process would be called "exe" in ps and perf.
+  const std::string name = "coraft-node-" + std::to_string(options.id.value);
+  ::prctl(PR_SET_NAME, name.c_str());
   try {
     return serve(options);
   } catch (const std::exception& failure) {

@@ -127,6 +127,13 @@ double physical_bound::floor_microseconds(unsigned round_trips) const {
          1e3;
 }
 
+std::optional<double> physical_bound::shared_disk_floor_microseconds(unsigned round_trips) const {
+  if (concurrent_durable_append.count() == 0) return std::nullopt;
+  return (static_cast<double>(concurrent_durable_append.value_at_percentile(50)) +
+          round_trips * static_cast<double>(round_trip.value_at_percentile(50))) /
+         1e3;
+}
+
 physical_bound measure_physical_bound(const fs::path& dir, std::size_t samples, std::size_t nodes) {
   physical_bound bound;
   bound.writers = nodes;

@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <optional>
 
 namespace coraft::bench {
 
@@ -34,6 +35,9 @@ struct physical_bound {
 
   // The least a commit can take: one durable append plus `round_trips`.
   double floor_microseconds(unsigned round_trips) const;
+  // The same with every node appending at once to the one disk they share,
+  // as they do for each commit (nullopt with one node).
+  std::optional<double> shared_disk_floor_microseconds(unsigned round_trips) const;
 };
 
 physical_bound measure_physical_bound(const std::filesystem::path& dir, std::size_t samples, std::size_t nodes);

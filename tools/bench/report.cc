@@ -1,6 +1,7 @@
 #include "report.h"
 
 #include "format.h"
+#include "source_version.h"
 
 #include <nlohmann/json.hpp>
 
@@ -80,6 +81,10 @@ nlohmann::json point_json(const bench_report& report, const point_result& point)
     out["floor_us"] = *figures.floor_microseconds;
     out["p50_over_floor"] = *figures.p50_over_floor;
   }
+  if (figures.shared_disk_floor_microseconds) {
+    out["shared_disk_floor_us"] = *figures.shared_disk_floor_microseconds;
+    out["p50_over_shared_disk_floor"] = *figures.p50_over_shared_disk_floor;
+  }
   return out;
 }
 
@@ -133,7 +138,8 @@ void print_header(std::ostream& out, const bench_report& report) {
   } else {
     out << format_fixed(o.duration_seconds, 1) << " s";
   }
-  out << " per point after " << format_fixed(o.warmup_seconds, 1) << " s warm-up\n";
+  out << " per point after " << format_fixed(o.warmup_seconds, 1) << " s warm-up\n"
+      << "coraft: " << CORAFT_BENCH_SOURCE_VERSION << "\n";
   const machine_description& m = report.machine;
   out << "machine: " << m.processors << " x " << m.cpu_model << ", Linux " << m.kernel << "\n"
       << "disk: " << m.disk << "\n"
@@ -183,7 +189,13 @@ void print_floor_ratios(std::ostream& out, const bench_report& report) {
     out << "  " << to_string(point.place) << ": " << format_microseconds(percentile_us(point.load.latency, 50)) << " = "
         << format_fixed(*figures.p50_over_floor, 2) << " x " << format_microseconds(*figures.floor_microseconds)
         << " (1 fsync + " << *figures.floor_round_trips << " round trip" << (*figures.floor_round_trips == 1 ? "" : "s")
-        << ")\n";
+        << ")";
+    if (figures.p50_over_shared_disk_floor) {
+      out << "; " << format_fixed(*figures.p50_over_shared_disk_floor, 2) << " x "
+          << format_microseconds(*figures.shared_disk_floor_microseconds) << " with " << report.bound.writers
+          << " fsyncs at once on the shared disk";
+    }
+    out << "\n";
   }
   if (any) out << "\n";
 }
@@ -241,7 +253,11 @@ point_figures figures_of(const bench_report& report, const point_result& point) 
     const unsigned round_trips = (replicated_over_tcp ? 1 : 0) + (point.place == client_place::tcp ? 1 : 0);
     figures.floor_round_trips = round_trips;
     figures.floor_microseconds = report.bound.floor_microseconds(round_trips);
-    figures.p50_over_floor = percentile_us(point.load.latency, 50) / *figures.floor_microseconds;
+    const double p50 = percentile_us(point.load.latency, 50);
+    figures.p50_over_floor = p50 / *figures.floor_microseconds;
+    figures.shared_disk_floor_microseconds = report.bound.shared_disk_floor_microseconds(round_trips);
+    if (figures.shared_disk_floor_microseconds)
+      figures.p50_over_shared_disk_floor = p50 / *figures.shared_disk_floor_microseconds;
   }
   return figures;
 }
@@ -252,11 +268,8 @@ nlohmann::json to_json(const bench_report& report) {
   machine["load_average_after"] = report.load_average_after;
   nlohmann::json points = nlohmann::json::array();
   for (const point_result& point : report.points) points.push_back(point_json(report, point));
-  return {{"tool", "coraft-bench"},
-          {"config", to_json(report.options)},
-          {"machine", machine},
-          {"bound", to_json(report.bound)},
-          {"points", points}};
+  return {{"tool", "coraft-bench"}, {"source", CORAFT_BENCH_SOURCE_VERSION}, {"config", to_json(report.options)},
+          {"machine", machine},     {"bound", to_json(report.bound)},        {"points", points}};
 }
 
 void print_report(std::ostream& out, const bench_report& report) {

@@ -31,6 +31,9 @@ struct point_figures {
   std::optional<unsigned> floor_round_trips;
   std::optional<double> floor_microseconds;
   std::optional<double> p50_over_floor;
+  // The same with the nodes' appends sharing one disk at once (more than one node).
+  std::optional<double> shared_disk_floor_microseconds;
+  std::optional<double> p50_over_shared_disk_floor;
 };
 
 point_figures figures_of(const bench_report& report, const point_result& point);
