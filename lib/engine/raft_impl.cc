@@ -165,12 +165,40 @@ void raft::impl::on_ticks(std::uint64_t ticks) {
 
 // ---------------------------------------------------------------- public operations
 
+namespace {
+
+// Holds one place among the admitted proposals until the proposal is answered.
+class admission {
+ public:
+  explicit admission(std::atomic<std::size_t>& admitted) : admitted_(admitted) {}
+  admission(const admission&) = delete;
+  admission& operator=(const admission&) = delete;
+  ~admission() { admitted_.fetch_sub(1, std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::size_t>& admitted_;
+};
+
+}  // namespace
+
 asio::awaitable<result<std::string>> raft::impl::propose(std::string command) {
-  return engine::async_answer<std::string>([self = shared_from_this(), command = std::move(command)](auto done) mutable {
+  const std::shared_ptr<impl> self = shared_from_this();
+  if (command.size() > options_.max_pending_bytes) {
+    proposals_refused_at_admission_.fetch_add(1, std::memory_order_relaxed);
+    co_return result<std::string>(make_error_code(errc::invalid_argument));
+  }
+  if (proposals_admitted_.fetch_add(1, std::memory_order_relaxed) >= options_.max_pending_proposals) {
+    proposals_admitted_.fetch_sub(1, std::memory_order_relaxed);
+    proposals_refused_at_admission_.fetch_add(1, std::memory_order_relaxed);
+    co_return result<std::string>(make_error_code(errc::overloaded), published_hint(options_.id));
+  }
+  const admission admitted(proposals_admitted_);
+  auto registrar = [self, command = std::move(command)](auto done) mutable {
     self->on_strand([command = std::move(command), done = std::move(done)](impl& engine) mutable {
       engine.accept_proposal(std::move(command), std::move(done));
     });
-  });
+  };  // named: see engine::async_answer
+  co_return co_await engine::async_answer<std::string>(std::move(registrar));
 }
 
 asio::awaitable<result<std::string>> raft::impl::read(std::string query, read_mode mode) {
@@ -182,8 +210,23 @@ asio::awaitable<result<std::string>> raft::impl::read(std::string query, read_mo
 }
 
 metrics raft::impl::get_metrics() const {
+  metrics m;
+  {
+    std::lock_guard lock(metrics_mutex_);
+    m = published_;
+  }
+  m.totals.proposals_refused += proposals_refused_at_admission_.load(std::memory_order_relaxed);
+  return m;
+}
+
+// For answers given off the strand: the address as of the last published
+// membership.
+leader_hint raft::impl::published_hint(node_id leader) const {
   std::lock_guard lock(metrics_mutex_);
-  return published_;
+  leader_hint hint{leader, {}};
+  if (auto found = published_.config.addresses.find(leader); found != published_.config.addresses.end())
+    hint.address = found->second;
+  return hint;
 }
 
 asio::awaitable<bool> raft::impl::wait_for(std::shared_ptr<impl> self, std::function<bool(const metrics&)> condition,
@@ -205,18 +248,13 @@ asio::awaitable<bool> raft::impl::wait_for(std::shared_ptr<impl> self, std::func
 // ---------------------------------------------------------------- inputs
 
 bool raft::impl::overloaded(std::uint64_t command_bytes) const {
-  return proposals_.size() >= options_.max_pending_proposals ||
-         proposals_.bytes() + command_bytes > options_.max_pending_bytes ||
+  return proposals_.bytes() + command_bytes > options_.max_pending_bytes ||
          apply_queue_bytes_ > options_.max_apply_queue_bytes;
 }
 
 void raft::impl::accept_proposal(std::string command, engine::completion<std::string> done) {
   if (phase_ != phase::serving) return done(refusal_);
   const std::uint64_t bytes = command.size();
-  if (bytes > options_.max_pending_bytes) {
-    ++totals_.proposals_refused;
-    return done(make_error_code(errc::invalid_argument));
-  }
   if (node_->current_role() == core::role::leader && overloaded(bytes)) {
     ++totals_.proposals_refused;
     return done(result<std::string>(make_error_code(errc::overloaded), hint_for(options_.id)));

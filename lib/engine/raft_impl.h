@@ -170,6 +170,7 @@ class raft::impl : public std::enable_shared_from_this<raft::impl> {
   void note_role_change();
   std::vector<peer_metrics> peer_progress() const;
   leader_hint hint_for(node_id leader) const;
+  leader_hint published_hint(node_id leader) const;
 
   template <class Function>
   void on_strand(Function function) {
@@ -191,6 +192,12 @@ class raft::impl : public std::enable_shared_from_this<raft::impl> {
   asio::experimental::concurrent_channel<void(asio::error_code, bool)> loops_finished_;
   std::atomic<bool> start_called_{false};
   std::atomic<bool> shut_down_{false};  // shutdown() finished: the workers are joined
+  // Proposals from the call of propose() until their answer, counted before
+  // they reach the strand: a flood beyond max_pending_proposals is refused at
+  // once instead of queueing on the strand, where it would hold up the
+  // messages that keep the leader leading. Invariant: >= proposals_.size().
+  std::atomic<std::size_t> proposals_admitted_{0};
+  std::atomic<std::uint64_t> proposals_refused_at_admission_{0};
 
   // Strand.
   phase phase_ = phase::created;
