@@ -241,6 +241,20 @@ asio::awaitable<result<std::string>> propose_to_leader(test_cluster& cluster, st
   co_return answer;
 }
 
+std::vector<std::future<result<std::string>>> propose_stale(test_cluster& cluster, node_id node, int count) {
+  std::vector<std::future<result<std::string>>> answers;
+  for (int i = 0; i < count; ++i)
+    answers.push_back(asio::co_spawn(cluster.io().context(),
+                                     cluster.node(node)->propose(put("stale-" + std::to_string(i), "x")),
+                                     asio::use_future));
+  return answers;
+}
+
+void check_no_stale_entry_applied(test_cluster& cluster, int count) {
+  for (node_id id : cluster.ids())
+    for (int i = 0; i < count; ++i) CHECK(cluster.machine(id).get("stale-" + std::to_string(i)).empty());
+}
+
 // ---------------------------------------------------------------- session_clients
 
 session_clients::session_clients(test_cluster& cluster, int count, std::set<node_id> among)

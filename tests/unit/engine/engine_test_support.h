@@ -206,6 +206,12 @@ class test_cluster {
 // retrying while the outcome says it was not applied or may not have been;
 // with a kv session in the command, retries are applied at most once.
 // Returns the last answer: success, or the error after `attempts` tries.
+// Proposes put("stale-<i>", "x") for i in [0, count) to `node` without
+// waiting: for a leader about to be cut off, whose entries never commit.
+std::vector<std::future<result<std::string>>> propose_stale(test_cluster& cluster, node_id node, int count);
+// Whether no member holds any of propose_stale's keys.
+void check_no_stale_entry_applied(test_cluster& cluster, int count);
+
 asio::awaitable<result<std::string>> propose_to_leader(test_cluster& cluster, std::string command,
                                                        std::set<node_id> among = {}, int attempts = 2000);
 
