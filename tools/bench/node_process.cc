@@ -93,9 +93,12 @@ int serve(const node_process_options& options) {
   io_threads io(options.threads);
   tcp_node node(io.executor(), config, options.id, std::make_shared<memory_kv_state_machine>());
   io.run(node.start());
+  // The clients get a thread of their own: a flood of requests on the node's
+  // threads would delay its raft traffic past the election timeout.
+  io_threads client_io(1);
   std::optional<client_port> port;
   try {
-    port.emplace(io.executor(), node.self().client_address, node.raft());
+    port.emplace(client_io.executor(), node.self().client_address, node.raft());
   } catch (...) {
     io.run(node.stop());
     throw;
@@ -103,7 +106,7 @@ int serve(const node_process_options& options) {
   answer({{"ready", true}});
   node_controller controller(io, node.raft());
   serve_commands(controller);
-  io.run(port->close());
+  client_io.run(port->close());
   io.run(node.stop());
   answer({{"stopped", true}});
   return 0;
