@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 # Only against hangs: a healthy cluster answers in milliseconds.
@@ -223,6 +224,51 @@ class Cluster:
                     return messages
         finally:
             connection.close()
+
+
+class Poster:
+    """Posts to whoever leads, in a thread, counting acknowledged posts."""
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.acknowledged = 0
+        # Of each acknowledged post: the member and when the request that it
+        # answered was sent (time.monotonic()).
+        self.acknowledged_by = []
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.run)
+        self.thread.start()
+
+    def run(self):
+        sequence = 0
+        leader = self.cluster.leader()
+        while not self.stopping.is_set():
+            if leader is None:
+                leader = self.cluster.leader()
+                continue
+            sequence += 1
+            request = {"op": "post", "room": "r", "user": "u", "text": f"m{sequence}",
+                       "client": 4242, "seq": sequence}
+            sent = time.monotonic()
+            reply = call(self.cluster.client_address(leader), request, timeout=30)
+            while reply is not None and reply.get("ok") is False and reply.get("error") == "timeout":
+                sent = time.monotonic()
+                reply = call(self.cluster.client_address(leader), request, timeout=30)
+            if reply and reply.get("ok"):
+                self.acknowledged += 1
+                self.acknowledged_by.append((leader, sent))
+            else:
+                sequence -= 1  # not stored: the number is reused
+                leader = self.cluster.leader()
+
+    def wait_for_more(self, count):
+        target = self.acknowledged + count
+        wait_until(f"{count} more acknowledged posts", lambda: self.acknowledged >= target)
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join()
+
 
 
 def _exit_on_sigterm(signum, frame):

@@ -9,9 +9,8 @@ member may stop, and posts keep being acknowledged throughout and after.
 
 import socket
 import struct
-import threading
 
-from chatlog_cluster import Cluster, call, fail, main, wait_until
+from chatlog_cluster import Cluster, Poster, fail, main, wait_until
 
 CLUSTER_MISMATCH = 1  # wire.proto's Refusal
 
@@ -73,44 +72,6 @@ def check_refusal(reply):
     # Frame.hello_reply is field 2; inside, HelloReply.refusal is field 1.
     if frame[:1] != b"\x12" or frame[2:4] != bytes([0x08, CLUSTER_MISMATCH]):
         fail(f"a foreign handshake was not refused as another cluster's: {reply!r}")
-
-
-class Poster:
-    """Posts to whoever leads, in a thread, counting acknowledged posts."""
-
-    def __init__(self, cluster):
-        self.cluster = cluster
-        self.acknowledged = 0
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self.run)
-        self.thread.start()
-
-    def run(self):
-        sequence = 0
-        leader = self.cluster.leader()
-        while not self.stopping.is_set():
-            if leader is None:
-                leader = self.cluster.leader()
-                continue
-            sequence += 1
-            request = {"op": "post", "room": "r", "user": "u", "text": f"m{sequence}",
-                       "client": 4242, "seq": sequence}
-            reply = call(self.cluster.client_address(leader), request, timeout=30)
-            while reply is not None and reply.get("ok") is False and reply.get("error") == "timeout":
-                reply = call(self.cluster.client_address(leader), request, timeout=30)
-            if reply and reply.get("ok"):
-                self.acknowledged += 1
-            else:
-                sequence -= 1  # not stored: the number is reused
-                leader = self.cluster.leader()
-
-    def wait_for_more(self, count):
-        target = self.acknowledged + count
-        wait_until(f"{count} more acknowledged posts", lambda: self.acknowledged >= target)
-
-    def stop(self):
-        self.stopping.set()
-        self.thread.join()
 
 
 def test(chatlog):
