@@ -12,6 +12,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -66,19 +67,34 @@ class local_members {
     machines_.clear();
   }
 
+  void stop(node_id id) { io_.run(node(id).stop()); }
+
+  // Starts `id` again with an empty state machine, as a process restarted
+  // after a crash would (its log is on disk).
+  void restart(node_id id) {
+    const std::size_t slot = id.value - 1;
+    nodes_.at(slot).reset();  // releases its log's lock
+    machines_.at(slot) = std::make_shared<memory_kv_state_machine>();
+    nodes_.at(slot) = std::make_unique<tcp_node>(io_.executor(), config_, id, machines_.at(slot));
+    io_.run(nodes_.at(slot)->start());
+  }
+
   tcp_node& node(node_id id) { return *nodes_.at(id.value - 1); }
   memory_kv_state_machine& machine(node_id id) { return *machines_.at(id.value - 1); }
   const cluster_config& config() const { return config_; }
 
-  // Follows not_leader hints from node 1 on; retries whatever was not applied
-  // or may not have been (the command carries a session, so a retry is
-  // applied at most once).
+  // Follows not_leader hints from the member that last led; retries whatever
+  // was not applied or may not have been (the command carries a session, so
+  // a retry is applied at most once).
   asio::awaitable<result<std::string>> propose(std::string command) {
-    node_id target(1);
+    node_id target(last_leader_.load());
     result<std::string> answer;
     for (int attempt = 0; attempt < 1000; ++attempt) {
       answer = co_await node(target).raft().propose(command);
-      if (answer) co_return answer;
+      if (answer) {
+        last_leader_ = target.value;
+        co_return answer;
+      }
       if (answer.error() == errc::not_leader && answer.leader().id != no_node) {
         CHECK(answer.leader().address == config_.member(answer.leader().id)->peer_address);
         target = answer.leader().id;
@@ -95,6 +111,7 @@ class local_members {
   cluster_config config_;
   std::vector<std::shared_ptr<memory_kv_state_machine>> machines_;
   std::vector<std::unique_ptr<tcp_node>> nodes_;
+  std::atomic<std::uint64_t> last_leader_{1};  // callers on any io thread
 };
 
 TEST_CASE("three tcp_nodes commit a command, stop, and find it in their logs after a restart") {
@@ -121,6 +138,68 @@ TEST_CASE("three tcp_nodes commit a command, stop, and find it in their logs aft
   const result<std::string> retry = io.run(cluster.propose(test::put("greeting", "again", 7, 1)));
   REQUIRE(retry);
   CHECK(*retry == "hello");  // the session remembered the first answer: applied once
+}
+
+// Proposes puts of keys k0..k999 `count` times in all, from `callers`
+// concurrent callers, each put retried until it is applied.
+void propose_puts(io_threads& io, local_members& cluster, int count, int callers) {
+  auto caller = [&cluster, count, callers](int first) -> asio::awaitable<void> {
+    for (int i = first; i < count; i += callers) {
+      const result<std::string> answer =
+          co_await cluster.propose(test::put("k" + std::to_string(i % 1000), std::to_string(i)));
+      if (!answer) throw std::system_error(answer.error(), "a put was never applied");
+    }
+  };
+  std::vector<std::future<void>> running;
+  for (int first = 0; first < callers; ++first)
+    running.push_back(asio::co_spawn(io.context(), caller(first), asio::use_future));
+  for (auto& done : running) {
+    REQUIRE(done.wait_for(test::hang_limit) == std::future_status::ready);
+    done.get();
+  }
+}
+
+node_id leader_of(local_members& cluster, const std::vector<node_id>& among) {
+  std::optional<node_id> leader;
+  test::eventually(
+      [&] {
+        for (node_id id : among)
+          if (cluster.node(id).raft().get_metrics().role == "leader") leader = id;
+        return leader.has_value();
+      },
+      "a leader");
+  return *leader;
+}
+
+TEST_CASE("a follower 100,000 entries behind a compacted leader catches up by snapshot over TCP") {
+  testing::temporary_directory data_dir;
+  io_threads io;
+  cluster_config config = local_cluster(data_dir.path(), 3);
+  config.raft.snapshot_every_entries = 10'000;
+  config.raft.log_entries_kept_after_snapshot = 1'000;
+  local_members cluster(io, config);
+  cluster.start_all();
+  REQUIRE(io.run(cluster.propose(test::put("first", "x"))));
+  const node_id leader = leader_of(cluster, {node_id(1), node_id(2), node_id(3)});
+  const node_id behind(leader.value % 3 + 1);
+  const index_t left_at = cluster.node(behind).raft().get_metrics().last_log;
+  cluster.stop(behind);
+
+  propose_puts(io, cluster, 100'000, 64);
+  std::vector<node_id> others;
+  for (node_id id : {node_id(1), node_id(2), node_id(3)})
+    if (id != behind) others.push_back(id);
+  const node_id current = leader_of(cluster, others);
+  const metrics leading = cluster.node(current).raft().get_metrics();
+  REQUIRE(leading.commit.value >= left_at.value + 100'000);
+  // The entries the stopped follower needs next are gone from the leader's log.
+  REQUIRE(leading.snapshot.index.value > left_at.value + 1'000);
+
+  cluster.restart(behind);
+  raft& caught_up = cluster.node(behind).raft();
+  test::eventually([&] { return caught_up.get_metrics().applied >= leading.commit; }, "the follower catches up");
+  CHECK(caught_up.get_metrics().totals.snapshots_installed >= 1);
+  CHECK(cluster.machine(behind).contents() == cluster.machine(current).contents());
 }
 
 TEST_CASE("a node that the cluster file does not list is refused") {
