@@ -88,6 +88,11 @@ struct tcp_network_options {
   std::chrono::milliseconds call_timeout{5000};
   // A whole snapshot transfer, including the receiver installing it.
   std::chrono::milliseconds snapshot_timeout{std::chrono::minutes(10)};
+  // Once the first byte of a frame has arrived, the server waits this long for
+  // the rest before it closes the connection (a peer that stalls mid-frame
+  // would otherwise hold it forever). An idle connection between frames has
+  // no limit.
+  std::chrono::milliseconds frame_timeout{std::chrono::seconds(30)};
   tcp_backoff backoff;
 };
 
@@ -107,6 +112,7 @@ class tcp_config_error : public std::invalid_argument {
 //    "advertise": "10.0.0.1:7001", "peers": [{"id": 2, "address": "10.0.0.2:7001"}],
 //    "max_frame_bytes": 67108864, "snapshot_chunk_bytes": 1048576,
 //    "connect_timeout_ms": 2000, "call_timeout_ms": 5000, "snapshot_timeout_ms": 600000,
+//    "frame_timeout_ms": 30000,
 //    "backoff": {"initial_ms": 50, "max_ms": 5000}}
 // cluster_id, node_id and listen are required; "advertise" defaults to "listen";
 // the rest default to the values above. Unknown fields are errors (they are

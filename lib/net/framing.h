@@ -32,6 +32,9 @@ class frame_reader {
   // - tcp_error::malformed_frame when the frame does not parse or has no kind;
   // - the socket's error otherwise (asio::error::eof between two frames).
   asio::awaitable<wire::Frame> read(asio::ip::tcp::socket& socket, std::size_t max_frame_bytes);
+  // Until at least one byte of the next frame is buffered; throws the
+  // socket's error (asio::error::eof when the peer closed).
+  asio::awaitable<void> wait_for_frame(asio::ip::tcp::socket& socket) { return fill(socket, 1); }
 
  private:
   // Until at least `bytes` unconsumed bytes are buffered.

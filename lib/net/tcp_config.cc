@@ -155,6 +155,7 @@ tcp_network_options parse_tcp_network_options(const nlohmann::json& config) {
   }
   read_timeout(reader, "connect_timeout_ms", options.connect_timeout);
   read_timeout(reader, "call_timeout_ms", options.call_timeout);
+  read_timeout(reader, "frame_timeout_ms", options.frame_timeout);
   read_timeout(reader, "snapshot_timeout_ms", options.snapshot_timeout);
   if (const json* backoff = reader.find("backoff")) options.backoff = read_backoff(*backoff);
   reader.reject_unknown();

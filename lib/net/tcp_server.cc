@@ -92,6 +92,7 @@ class server_connection : public std::enable_shared_from_this<server_connection>
   // Whether the peer's Hello was accepted.
   asio::awaitable<bool> greet();
   asio::awaitable<void> read_requests();
+  asio::awaitable<wire::Frame> read_frame();
   void start_writer();
   void start_handler(std::uint64_t call_id, request_message request);
   asio::awaitable<void> answer(std::uint64_t call_id, request_message request);
@@ -171,7 +172,7 @@ void server_connection::start_writer() {
 
 asio::awaitable<void> server_connection::read_requests() {
   for (;;) {
-    auto frame = co_await reader_.read(socket_, options_->max_frame_bytes);
+    auto frame = co_await read_frame();
     if (!frame.has_request()) throw std::system_error(tcp_error::malformed_frame, "expected a request frame");
     auto call_id = frame.request().call_id();
     auto request = from_wire(*frame.mutable_request());
@@ -180,6 +181,23 @@ asio::awaitable<void> server_connection::read_requests() {
     } else {
       start_handler(call_id, std::move(request));
     }
+  }
+}
+
+// The wait for a frame's first byte has no limit; the rest of the frame must
+// follow within frame_timeout.
+asio::awaitable<wire::Frame> server_connection::read_frame() {
+  co_await reader_.wait_for_frame(socket_);
+  deadline limit(executor());
+  limit.arm(options_->frame_timeout, [this] { close(); });
+  try {
+    co_return co_await reader_.read(socket_, options_->max_frame_bytes);
+  } catch (const std::system_error&) {
+    if (limit.expired()) {
+      throw std::system_error(asio::error::timed_out,
+                              concat("a frame was not completed within ", options_->frame_timeout.count(), " ms"));
+    }
+    throw;
   }
 }
 

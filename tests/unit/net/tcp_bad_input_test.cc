@@ -23,10 +23,17 @@ message_header from_client(std::uint64_t request_id) {
   return header;
 }
 
+// Short enough that the stalled-frame test does not wait long; ample for
+// every frame the well-behaved client sends.
+tcp_network_options with_short_frame_timeout(tcp_network_options options) {
+  options.frame_timeout = std::chrono::milliseconds(300);
+  return options;
+}
+
 struct served_client {
   test::io_threads io;
   fake_handler handler{io.executor()};
-  tcp_server server{io.executor(), node_options(fake_handler::self), handler};
+  tcp_server server{io.executor(), with_short_frame_timeout(node_options(fake_handler::self)), handler};
   tcp_network_factory factory{io.executor(), node_options(node_id(1))};
   std::unique_ptr<network> client = factory.connect(fake_handler::self, test::local_address(server.port()));
 
@@ -75,6 +82,11 @@ TEST_CASE_METHOD(served_client, "garbage instead of a handshake closes only that
 TEST_CASE_METHOD(served_client, "a 2 GiB length prefix closes only that connection") {
   check_closes_only_its_connection(true, test::length_prefix(0x80000000), then::keep_open,
                                    "incoming frame of 2147483648 bytes exceeds the limit of 67108864");
+}
+
+TEST_CASE_METHOD(served_client, "a frame stalled after its first bytes closes only that connection") {
+  check_closes_only_its_connection(true, test::length_prefix(100) + "ten bytes.", then::keep_open,
+                                   "a frame was not completed within 300 ms");
 }
 
 TEST_CASE_METHOD(served_client, "an unparsable frame closes only that connection") {

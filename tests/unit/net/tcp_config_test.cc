@@ -40,6 +40,7 @@ TEST_CASE("a minimal configuration takes the defaults") {
   CHECK(options.connect_timeout == defaults.connect_timeout);
   CHECK(options.call_timeout == defaults.call_timeout);
   CHECK(options.snapshot_timeout == defaults.snapshot_timeout);
+  CHECK(options.frame_timeout == defaults.frame_timeout);
   CHECK(options.backoff.initial == defaults.backoff.initial);
   CHECK(options.backoff.maximum == defaults.backoff.maximum);
 }
@@ -53,6 +54,7 @@ TEST_CASE("every field of the configuration is read") {
   config["connect_timeout_ms"] = 300;
   config["call_timeout_ms"] = 700;
   config["snapshot_timeout_ms"] = 9000;
+  config["frame_timeout_ms"] = 1500;
   config["backoff"] = {{"initial_ms", 20}, {"max_ms", 800}};
   auto options = parse_tcp_network_options(config);
   CHECK(options.advertise_address == "[2001:db8::1]:7001");
@@ -62,6 +64,7 @@ TEST_CASE("every field of the configuration is read") {
   CHECK(options.connect_timeout == milliseconds(300));
   CHECK(options.call_timeout == milliseconds(700));
   CHECK(options.snapshot_timeout == milliseconds(9000));
+  CHECK(options.frame_timeout == milliseconds(1500));
   CHECK(options.backoff.initial == milliseconds(20));
   CHECK(options.backoff.maximum == milliseconds(800));
 }
