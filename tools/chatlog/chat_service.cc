@@ -187,12 +187,21 @@ asio::awaitable<json> chat_service::rooms(const json& request) {
   co_return co_await read(request, query);
 }
 
+// Only in the build made with -Dnemesis_broken_reads=true: every read is served
+// from this member's applied state, as a broken implementation would, so that
+// the nemesis test can show that it catches stale reads.
+#ifdef CHATLOG_BROKEN_READS
+constexpr bool every_read_local = true;
+#else
+constexpr bool every_read_local = false;
+#endif
+
 asio::awaitable<json> chat_service::read(const json& request, const json& query) {
   const std::string mode_name = optional_text(request, "read").value_or("linearizable");
   const std::optional<read_choice> choice = parse_read_choice(mode_name);
   if (!choice) throw request_error("read: expected linearizable, lease, follower or stale");
   std::string answer;
-  if (choice->stale) {
+  if (choice->stale || every_read_local) {
     answer = machine_->read_local(to_text(query));
   } else {
     coraft::result<std::string> served = co_await node_.raft().read(to_text(query), choice->mode);
