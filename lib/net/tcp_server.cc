@@ -189,7 +189,11 @@ asio::awaitable<void> server_connection::read_requests() {
 asio::awaitable<wire::Frame> server_connection::read_frame() {
   co_await reader_.wait_for_frame(socket_);
   deadline limit(executor());
-  limit.arm(options_->frame_timeout, [this] { close(); });
+  // Cancelled rather than closed: serve() logs why before it closes.
+  limit.arm(options_->frame_timeout, [this] {
+    std::error_code ignored;
+    socket_.cancel(ignored);
+  });
   try {
     co_return co_await reader_.read(socket_, options_->max_frame_bytes);
   } catch (const std::system_error&) {
