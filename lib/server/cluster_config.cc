@@ -1,6 +1,7 @@
 #include <coraft/tcp_node.h>
 
 #include "net/address.h"
+#include "net/json_object_reader.h"
 
 #include <nlohmann/json.hpp>
 
@@ -11,7 +12,6 @@
 #include <limits>
 #include <optional>
 #include <set>
-#include <sstream>
 #include <string_view>
 
 namespace coraft {
@@ -26,88 +26,7 @@ constexpr std::uint64_t most_ticks = 1'000'000;
 // The fields of the cluster that the network options take from the members.
 constexpr std::string_view derived_network_fields[] = {"cluster_id", "node_id", "listen", "advertise", "peers"};
 
-// Reads the fields of one JSON object at `path`, remembering which ones it
-// read so that any other field can be reported as unknown.
-class object_reader {
- public:
-  object_reader(const json& object, std::string path) : object_(object), path_(std::move(path)) {
-    if (!object_.is_object()) throw cluster_config_error(path_.empty() ? "(top level)" : path_, "expected an object");
-  }
-
-  std::string field_path(std::string_view name) const {
-    return path_.empty() ? std::string(name) : path_ + "." + std::string(name);
-  }
-
-  const json* find(std::string_view name) {
-    known_.emplace(name);
-    auto found = object_.find(name);
-    return found == object_.end() ? nullptr : &*found;
-  }
-
-  const json& require(std::string_view name) {
-    const json* value = find(name);
-    if (!value) throw cluster_config_error(field_path(name), "missing");
-    return *value;
-  }
-
-  std::string required_text(std::string_view name) {
-    const json& value = require(name);
-    if (!value.is_string()) throw cluster_config_error(field_path(name), "expected a string");
-    std::string text = value.get<std::string>();
-    if (text.empty()) throw cluster_config_error(field_path(name), "must not be empty");
-    return text;
-  }
-
-  std::string required_address(std::string_view name) {
-    std::string address = required_text(name);
-    if (!net::split_host_port(address)) {
-      throw cluster_config_error(field_path(name),
-                                 "expected host:port (an IPv6 host in brackets), got \"" + address + "\"");
-    }
-    return address;
-  }
-
-  std::uint64_t required_number(std::string_view name, std::uint64_t minimum, std::uint64_t maximum) {
-    return checked_number(require(name), name, minimum, maximum);
-  }
-
-  std::optional<std::uint64_t> number(std::string_view name, std::uint64_t minimum, std::uint64_t maximum) {
-    const json* value = find(name);
-    if (!value) return std::nullopt;
-    return checked_number(*value, name, minimum, maximum);
-  }
-
-  std::optional<bool> flag(std::string_view name) {
-    const json* value = find(name);
-    if (!value) return std::nullopt;
-    if (!value->is_boolean()) throw cluster_config_error(field_path(name), "expected true or false");
-    return value->get<bool>();
-  }
-
-  void reject_unknown() const {
-    for (const auto& [name, value] : object_.items()) {
-      if (!known_.contains(name)) throw cluster_config_error(field_path(name), "unknown field");
-    }
-  }
-
- private:
-  std::uint64_t checked_number(const json& value, std::string_view name, std::uint64_t minimum,
-                               std::uint64_t maximum) const {
-    // Parsed text yields unsigned numbers; numbers set from C++ code may be signed.
-    const bool non_negative =
-        value.is_number_unsigned() || (value.is_number_integer() && value.get<std::int64_t>() >= 0);
-    if (!non_negative || value.get<std::uint64_t>() < minimum || value.get<std::uint64_t>() > maximum) {
-      std::ostringstream problem;
-      problem << "expected an integer from " << minimum << " to " << maximum;
-      throw cluster_config_error(field_path(name), problem.str());
-    }
-    return value.get<std::uint64_t>();
-  }
-
-  const json& object_;
-  std::string path_;
-  std::set<std::string, std::less<>> known_;
-};
+using object_reader = net::json_object_reader<cluster_config_error>;
 
 std::string member_path(std::size_t position) { return "members[" + std::to_string(position) + "]"; }
 
