@@ -6,6 +6,7 @@ context manager. Ports are free ports of 127.0.0.1, data lives in a fresh
 temporary directory that is removed afterwards (kept, and named, on failure).
 """
 
+import collections
 import contextlib
 import json
 import os
@@ -232,8 +233,8 @@ class Poster:
     def __init__(self, cluster):
         self.cluster = cluster
         self.acknowledged = 0
-        # Of each acknowledged post: the member and when the request that it
-        # answered was sent (time.monotonic()).
+        # Of each acknowledged post: the member, when the request that it
+        # answered was sent (time.monotonic()), and the post's text.
         self.acknowledged_by = []
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self.run)
@@ -256,7 +257,7 @@ class Poster:
                 reply = call(self.cluster.client_address(leader), request, timeout=30)
             if reply and reply.get("ok"):
                 self.acknowledged += 1
-                self.acknowledged_by.append((leader, sent))
+                self.acknowledged_by.append((leader, sent, request["text"]))
             else:
                 sequence -= 1  # not stored: the number is reused
                 leader = self.cluster.leader()
@@ -268,6 +269,14 @@ class Poster:
     def stop(self):
         self.stopping.set()
         self.thread.join()
+
+    def check_stored_once(self, cluster, node):
+        """Every acknowledged post is in member `node`'s copy of the room exactly once."""
+        stored = collections.Counter(message["text"] for message in cluster.local_log(node, "r"))
+        wrong = [text for _, _, text in self.acknowledged_by if stored[text] != 1]
+        if wrong:
+            fail(f"member {node}: {len(wrong)} of {self.acknowledged} acknowledged posts are not stored "
+                 f"exactly once, e.g. {wrong[0]} ({stored[wrong[0]]} times)")
 
 
 
