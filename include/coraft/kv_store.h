@@ -6,10 +6,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 namespace coraft::kv {
 
@@ -55,7 +57,13 @@ class store {
   };
   std::string execute(const command& cmd);
 
-  std::map<std::string, std::string, std::less<>> values_;
+  // Hashes std::string and std::string_view alike, so lookups by a view copy nothing.
+  struct key_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view key) const { return std::hash<std::string_view>{}(key); }
+  };
+  // Unordered for speed; snapshots list the keys sorted, so equal stores encode equally.
+  std::unordered_map<std::string, std::string, key_hash, std::equal_to<>> values_;
   std::map<std::uint64_t, session> sessions_;  // per client id
 };
 

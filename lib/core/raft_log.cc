@@ -31,8 +31,10 @@ void raft_log::truncate_from(index_t index) {
 std::vector<log_entry> raft_log::slice(index_t first, index_t last, std::uint64_t max_bytes) const {
   std::vector<log_entry> out;
   last = std::min(last, last_index());
+  first = std::max(first, first_index());
+  if (first <= last) out.reserve(last - first + 1);
   std::uint64_t bytes = 0;
-  for (index_t i = std::max(first, first_index()); i <= last; ++i) {
+  for (index_t i = first; i <= last; ++i) {
     const log_entry& entry = at(i);
     if (!out.empty() && bytes + entry.payload.size() > max_bytes) break;
     bytes += entry.payload.size();

@@ -2,6 +2,9 @@
 
 #include "core/codec.h"
 
+#include <algorithm>
+#include <vector>
+
 namespace coraft::kv {
 namespace {
 
@@ -59,9 +62,13 @@ std::string store::get(std::string_view key) const {
 std::string store::encode_snapshot() const {
   std::string out(1, static_cast<char>(snapshot_format_version));
   codec::put_varint(out, values_.size());
-  for (const auto& [key, value] : values_) {
-    codec::put_string(out, key);
-    codec::put_string(out, value);
+  std::vector<const std::pair<const std::string, std::string>*> sorted;
+  sorted.reserve(values_.size());
+  for (const auto& pair : values_) sorted.push_back(&pair);
+  std::sort(sorted.begin(), sorted.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+  for (const auto* pair : sorted) {
+    codec::put_string(out, pair->first);
+    codec::put_string(out, pair->second);
   }
   codec::put_varint(out, sessions_.size());
   for (const auto& [client, s] : sessions_) {

@@ -59,3 +59,12 @@ TEST_CASE("a snapshot restores values and sessions") {
   const std::string bytes = store.encode_snapshot();
   CHECK_FALSE(kv::store::decode_snapshot(bytes.substr(0, bytes.size() - 1)));
 }
+
+TEST_CASE("equal stores encode equal snapshots, whatever order their keys came in") {
+  kv::store forward;
+  kv::store backward;
+  for (int key = 0; key < 100; ++key) forward.apply(put(0, 0, "key-" + std::to_string(key), "v"));
+  for (int key = 99; key >= 0; --key) backward.apply(put(0, 0, "key-" + std::to_string(key), "v"));
+  REQUIRE(forward == backward);
+  CHECK(forward.encode_snapshot() == backward.encode_snapshot());
+}
