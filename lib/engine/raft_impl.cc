@@ -194,9 +194,7 @@ asio::awaitable<result<std::string>> raft::impl::propose(std::string command) {
   }
   const admission admitted(proposals_admitted_);
   auto registrar = [self, command = std::move(command)](auto done) mutable {
-    self->on_strand([command = std::move(command), done = std::move(done)](impl& engine) mutable {
-      engine.accept_proposal(std::move(command), std::move(done));
-    });
+    self->enqueue_proposal(std::move(command), std::move(done));
   };  // named: see engine::async_answer
   co_return co_await engine::async_answer<std::string>(std::move(registrar));
 }
@@ -246,6 +244,25 @@ asio::awaitable<bool> raft::impl::wait_for(std::shared_ptr<impl> self, std::func
 }
 
 // ---------------------------------------------------------------- inputs
+
+void raft::impl::enqueue_proposal(std::string command, engine::completion<std::string> done) {
+  {
+    std::lock_guard lock(inbox_mutex_);
+    inbox_.emplace_back(std::move(command), std::move(done));
+    if (std::exchange(inbox_handler_posted_, true)) return;
+  }
+  on_strand([](impl& engine) { engine.accept_inbox(); });
+}
+
+void raft::impl::accept_inbox() {
+  std::vector<std::pair<std::string, engine::completion<std::string>>> arrived;
+  {
+    std::lock_guard lock(inbox_mutex_);
+    arrived = std::exchange(inbox_, {});
+    inbox_handler_posted_ = false;
+  }
+  for (auto& [command, done] : arrived) accept_proposal(std::move(command), std::move(done));
+}
 
 bool raft::impl::overloaded(std::uint64_t command_bytes) const {
   return proposals_.bytes() + command_bytes > options_.max_pending_bytes ||

@@ -94,7 +94,13 @@ class raft::impl : public std::enable_shared_from_this<raft::impl> {
   void spawn_loops();
   static asio::awaitable<void> tick_loop(std::shared_ptr<impl> self);
 
+  // From any thread: queues a proposal for the strand, where one handler
+  // accepts every proposal queued meanwhile (a handler each cost more than
+  // the proposal's own work under load).
+  void enqueue_proposal(std::string command, engine::completion<std::string> done);
+
   // Inputs, on the strand.
+  void accept_inbox();
   void accept_proposal(std::string command, engine::completion<std::string> done);
   void accept_read(std::string query, read_mode mode, engine::completion<std::string> done);
   void accept_request(message_body request, engine::completion<message_body> done);
@@ -198,6 +204,12 @@ class raft::impl : public std::enable_shared_from_this<raft::impl> {
   // messages that keep the leader leading. Invariant: >= proposals_.size().
   std::atomic<std::size_t> proposals_admitted_{0};
   std::atomic<std::uint64_t> proposals_refused_at_admission_{0};
+  // Proposals on their way to the strand, in arrival order. Invariant: while
+  // it is non-empty, a handler that will take it is posted to the strand
+  // (inbox_handler_posted_).
+  std::mutex inbox_mutex_;
+  std::vector<std::pair<std::string, engine::completion<std::string>>> inbox_;
+  bool inbox_handler_posted_ = false;
 
   // Strand.
   phase phase_ = phase::created;
