@@ -36,7 +36,9 @@ std::pair<std::uint64_t, std::size_t> join_builds(const std::vector<apply_item>&
 }
 
 void answer_proposers(std::vector<proposal_waiter>& waiters, std::vector<std::string>& answers, index_t first) {
-  for (proposal_waiter& waiter : waiters) waiter.done(std::move(answers[waiter.id.index - first]));
+  answer_batch<std::string> batch;
+  for (proposal_waiter& waiter : waiters) batch.add(waiter.done, std::move(answers[waiter.id.index - first]));
+  batch.post();
 }
 
 // Applies `batch` and answers its proposers. Its waiters stay in `batch`

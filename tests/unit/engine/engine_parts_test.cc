@@ -293,6 +293,44 @@ TEST_CASE("a waiter dropped without an answer still hears shutting_down") {
   CHECK(got.error_of("dropped") == make_error_code(errc::shutting_down));
 }
 
+TEST_CASE("answers given together reach each waiter on its own executor, in order, and never before post()") {
+  asio::io_context first;
+  asio::io_context second;
+  std::vector<std::string> heard;
+  auto waiter = [&heard](asio::io_context& io, std::string name) {
+    return completion<std::string>(asio::bind_executor(io, [&heard, name](result<std::string> answer) {
+      heard.push_back(name + "=" + *answer);
+    }));
+  };
+  std::vector<completion<std::string>> waiting;
+  waiting.push_back(waiter(first, "a"));
+  waiting.push_back(waiter(first, "b"));
+  waiting.push_back(waiter(second, "c"));
+  waiting.push_back(waiter(first, "d"));
+  answer_batch<std::string> batch;
+  for (completion<std::string>& done : waiting) batch.add(done, std::string("1"));
+  for (const completion<std::string>& done : waiting) CHECK_FALSE(done);
+  first.run();
+  CHECK(heard.empty());
+  batch.post();
+  first.restart();
+  first.run();
+  CHECK(heard == std::vector<std::string>{"a=1", "b=1", "d=1"});
+  second.run();
+  CHECK(heard.back() == "c=1");
+}
+
+TEST_CASE("a batch of answers left without post() still delivers them") {
+  answers got;
+  {
+    completion<std::string> done = got.waiter("left");
+    answer_batch<std::string> batch;
+    batch.add(done, std::string("answer"));
+  }
+  got.deliver();
+  CHECK(*got.by_name.at("left") == "answer");
+}
+
 TEST_CASE("confirmed reads are served in index order once the entries before them are queued") {
   answers got;
   read_waiters reads;
