@@ -42,16 +42,24 @@ def free_ports(count):
             probe.close()
 
 
-def wait_until(what, condition, limit=HANG_LIMIT):
-    """Polls `condition` until it returns something true; fails after `limit` seconds."""
-    deadline = time.monotonic() + limit
+def poll(condition, timeout, interval=0.05):
+    """What `condition` returned once it was true, or None after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() > deadline:
-            fail(f"gave up waiting for {what} after {limit:.0f} s")
-        time.sleep(0.05)
+            return None
+        time.sleep(interval)
+
+
+def wait_until(what, condition, limit=HANG_LIMIT):
+    """Polls `condition` until it returns something true; fails after `limit` seconds."""
+    value = poll(condition, limit)
+    if not value:
+        fail(f"gave up waiting for {what} after {limit:.0f} s")
+    return value
 
 
 class Connection:
