@@ -36,8 +36,10 @@ struct log_write {
 };
 
 // Contract for implementers:
-// - The engine makes one call at a time (it never has two calls in flight) from
-//   a dedicated thread, so a call may block that thread on disk I/O.
+// - The engine makes one call at a time (it never has two calls in flight), by
+//   default from a thread of the node's own, so a call may block that thread on
+//   disk I/O. Only a store whose calls never block may be given an executor of
+//   the application's (worker_executors in <coraft/raft.h>).
 // - write() returns only once everything in it is durable. Writes become durable
 //   in call order and each is atomic: after a crash the store holds the effect of
 //   a prefix of the writes, the last one either wholly or not at all.

@@ -7,14 +7,16 @@
 //   co_await node.shutdown();
 //
 // Threading: the group's state lives on one strand of `executor` (which may run
-// on several threads). Log writes run on a dedicated thread, state machine calls
-// on another; nothing on the strand waits for the disk or the network. Every
-// public member function may be called from any thread, and each awaiting
-// caller resumes on its own executor.
+// on several threads). Log writes run on a thread of the node's own, state
+// machine calls on another (or on executors of the application's: see
+// worker_executors); nothing on the strand waits for the disk or the network.
+// Every public member function may be called from any thread, and each
+// awaiting caller resumes on its own executor.
 //
 // Lifetime: call shutdown() before destroying a started node, and keep
-// `executor`'s context alive until then. Destroying a started node without
-// shutdown() stops its threads at once (waiting for a log write in progress).
+// `executor`'s context (and the worker executors' contexts) alive until then.
+// Destroying a started node without shutdown() stops its threads at once
+// (waiting for a log write in progress).
 #pragma once
 
 #include <coraft/error.h>
@@ -135,10 +137,26 @@ struct raft_options {
   std::optional<std::string> validate() const;
 };
 
+// Where a node calls its log storage and its state machine. By default (both
+// empty) the node runs a thread of its own for each, so that their calls may
+// block on the disk. Storage or a state machine that never blocks (coraft's
+// memory ones, or ones that await their own asynchronous I/O) can run on an
+// executor of the application's instead: the node then starts no thread for
+// it, and each write or apply is no longer a hand-off to another thread, which
+// costs more than a small in-memory write (in-process benchmark, 3 nodes in
+// memory on one thread: about twice the throughput). Many groups in one
+// process can share one pool this way. The engine still makes one call at a
+// time on each: it runs them on a strand of the given executor.
+struct worker_executors {
+  std::optional<asio::any_io_executor> log;
+  std::optional<asio::any_io_executor> state_machine;
+};
+
 class raft final : public rpc_handler {
  public:
   raft(asio::any_io_executor executor, raft_options options, std::shared_ptr<log_storage> log,
-       std::shared_ptr<state_machine> machine, std::shared_ptr<network_factory> network);
+       std::shared_ptr<state_machine> machine, std::shared_ptr<network_factory> network,
+       worker_executors workers = {});
   ~raft() override;
   raft(const raft&) = delete;
   raft& operator=(const raft&) = delete;

@@ -43,7 +43,10 @@ class snapshot_sink {
 
 // Contract for implementers:
 // - apply, query, read_applied_state, build_snapshot, begin_receive_snapshot and
-//   install_received_snapshot are called one at a time, from one thread.
+//   install_received_snapshot are called one at a time, each seeing what the
+//   previous one did: from a thread of the node's own by default (a call may
+//   block it), or on a strand of an executor the application gave
+//   (worker_executors in <coraft/raft.h>; calls must not block then).
 // - A snapshot_source may be read from another thread while entries are being
 //   applied: it must read a frozen image of the state.
 // - apply() must make the entries' effects and the new last applied id visible

@@ -38,6 +38,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -97,12 +98,16 @@ cluster_config load_cluster_config(const std::string& path);
 // One member of the cluster, running on `executor` (which may run on several
 // threads): a leveldb_log_storage under config.log_directory(id), a tcp_server
 // on its peer address, and a raft node over them. Like raft, call stop()
-// before destroying a started node.
+// before destroying a started node. The log writes (with sync) on a thread of
+// the node's own; so does the state machine unless `state_machine_executor`
+// is given, which only a state machine that never blocks should be (see
+// worker_executors in <coraft/raft.h>).
 class tcp_node {
  public:
   // Opens the log (creating its directory). Throws cluster_config_error when
   // `id` is not a member, std::system_error when the log cannot be opened.
-  tcp_node(asio::any_io_executor executor, cluster_config config, node_id id, std::shared_ptr<state_machine> machine);
+  tcp_node(asio::any_io_executor executor, cluster_config config, node_id id, std::shared_ptr<state_machine> machine,
+           std::optional<asio::any_io_executor> state_machine_executor = std::nullopt);
   ~tcp_node();
   tcp_node(const tcp_node&) = delete;
   tcp_node& operator=(const tcp_node&) = delete;

@@ -1,6 +1,6 @@
 // The apply loop: committed entries, confirmed reads and snapshot work reach
 // the state machine in the order the strand queued them, on the state
-// machine's own thread, one call at a time.
+// machine's worker, one call at a time.
 #pragma once
 
 #include "engine/completion.h"

@@ -55,7 +55,8 @@ struct persistence_hooks {
 };
 
 // Runs until the queue is closed (after finishing the write in progress) or the
-// log fails. Runs on the log's own thread: storage calls may block it.
+// log fails. Runs on the log's worker: by default a thread of its own, which
+// storage calls may block.
 asio::awaitable<void> run_persistence(log_storage& log, work_queue<log_item>& queue, persistence_hooks hooks);
 
 }  // namespace coraft::engine

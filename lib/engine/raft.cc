@@ -32,9 +32,11 @@ std::optional<std::string> raft_options::validate() const {
 }
 
 raft::raft(asio::any_io_executor executor, raft_options options, std::shared_ptr<log_storage> log,
-           std::shared_ptr<state_machine> machine, std::shared_ptr<network_factory> network)
+           std::shared_ptr<state_machine> machine, std::shared_ptr<network_factory> network,
+           worker_executors workers)
     : impl_(std::make_shared<impl>(std::move(executor), std::move(options), required(std::move(log), "log"),
-                                   required(std::move(machine), "machine"), required(std::move(network), "network"))) {}
+                                   required(std::move(machine), "machine"), required(std::move(network), "network"),
+                                   std::move(workers))) {}
 
 raft::~raft() { impl_->abandon(); }
 

@@ -47,11 +47,14 @@ std::uint64_t random_seed() {
 }  // namespace
 
 raft::impl::impl(asio::any_io_executor executor, raft_options options, std::shared_ptr<log_storage> log,
-                 std::shared_ptr<state_machine> machine, std::shared_ptr<network_factory> network)
+                 std::shared_ptr<state_machine> machine, std::shared_ptr<network_factory> network,
+                 worker_executors workers)
     : options_(std::move(options)),
       log_(std::move(log)),
       machine_(std::move(machine)),
       strand_(asio::make_strand(executor)),
+      log_worker_(std::move(workers.log)),
+      apply_worker_(std::move(workers.state_machine)),
       writes_(log_worker_.executor()),
       applies_(apply_worker_.executor()),
       loops_finished_(executor, 2),

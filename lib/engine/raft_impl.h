@@ -1,5 +1,6 @@
 // The engine behind coraft::raft: drives one core::node on a strand, with a
-// persistence loop and an apply loop on threads of their own.
+// persistence loop and an apply loop on workers: threads of their own, or
+// strands on executors the application gave.
 //
 // Threads and ownership:
 // - Strand (over the user's executor): the node, every waiter registry, the
@@ -52,7 +53,7 @@ namespace coraft {
 class raft::impl : public std::enable_shared_from_this<raft::impl> {
  public:
   impl(asio::any_io_executor executor, raft_options options, std::shared_ptr<log_storage> log,
-       std::shared_ptr<state_machine> machine, std::shared_ptr<network_factory> network);
+       std::shared_ptr<state_machine> machine, std::shared_ptr<network_factory> network, worker_executors workers);
 
   // The public operations. Each keeps the engine alive while it runs, so that
   // none depends on the raft object after it was called.

@@ -46,12 +46,14 @@ std::shared_ptr<log_storage> open_log(const std::string& directory) {
 // factory, and the server hands requests to the raft node, so the server goes
 // first on destruction.
 struct tcp_node::parts {
-  parts(asio::any_io_executor executor, cluster_config config, node_id id, std::shared_ptr<state_machine> machine)
+  parts(asio::any_io_executor executor, cluster_config config, node_id id, std::shared_ptr<state_machine> machine,
+        std::optional<asio::any_io_executor> state_machine_executor)
       : config(std::move(config)),
         self(require_member(this->config, id)),
         network(network_for(this->config, self)),
         node(executor, options_for(this->config, self), open_log(this->config.log_directory(id)), std::move(machine),
-             std::make_shared<tcp_network_factory>(executor, network)),
+             std::make_shared<tcp_network_factory>(executor, network),
+             worker_executors{.log = std::nullopt, .state_machine = std::move(state_machine_executor)}),
         executor(std::move(executor)) {}
 
   const cluster_config config;
@@ -63,8 +65,9 @@ struct tcp_node::parts {
 };
 
 tcp_node::tcp_node(asio::any_io_executor executor, cluster_config config, node_id id,
-                   std::shared_ptr<state_machine> machine)
-    : parts_(std::make_unique<parts>(std::move(executor), std::move(config), id, std::move(machine))) {}
+                   std::shared_ptr<state_machine> machine, std::optional<asio::any_io_executor> state_machine_executor)
+    : parts_(std::make_unique<parts>(std::move(executor), std::move(config), id, std::move(machine),
+                                     std::move(state_machine_executor))) {}
 
 tcp_node::~tcp_node() = default;
 

@@ -53,11 +53,16 @@ class run_directory {
 
 std::unique_ptr<cluster> start_cluster(const bench_options& options, const fs::path& dir) {
   if (options.mode == cluster_mode::in_process) {
-    return std::make_unique<in_process_cluster>(in_process_options{
-        .nodes = options.nodes, .leveldb = options.leveldb, .data_dir = dir, .threads = options.node_threads()});
+    return std::make_unique<in_process_cluster>(in_process_options{.nodes = options.nodes,
+                                                                    .leveldb = options.leveldb,
+                                                                    .data_dir = dir,
+                                                                    .threads = options.node_threads(),
+                                                                    .workers_on_io = options.workers_on_io});
   }
-  return std::make_unique<process_cluster>(
-      process_cluster_options{.nodes = options.nodes, .data_dir = dir, .threads = options.node_threads()});
+  return std::make_unique<process_cluster>(process_cluster_options{.nodes = options.nodes,
+                                                                   .data_dir = dir,
+                                                                   .threads = options.node_threads(),
+                                                                   .state_machine_on_io = options.workers_on_io});
 }
 
 load_spec spec_for(const bench_options& options, std::size_t clients, client_place place, double rate) {

@@ -15,6 +15,12 @@ std::shared_ptr<log_storage> open_log(const in_process_options& options, node_id
   return leveldb_log_storage::open((directory / "log").string());
 }
 
+// LevelDB's writes with sync block, so that log always keeps a thread of its own.
+worker_executors workers_for(const in_process_options& options, const asio::any_io_executor& io) {
+  if (!options.workers_on_io) return {};
+  return {.log = options.leveldb ? std::nullopt : std::optional(io), .state_machine = io};
+}
+
 asio::awaitable<void> start_all(std::vector<raft*> nodes) {
   for (raft* node : nodes) co_await node->start();
 }
@@ -45,8 +51,8 @@ void in_process_cluster::start(const in_process_options& options) {
     node_options.initial_members = founders;
     member& m = members_[n - 1];
     m.log = open_log(options, node_options.id);
-    m.node =
-        std::make_unique<raft>(io_.executor(), node_options, m.log, m.machine, network_.factory_for(node_options.id));
+    m.node = std::make_unique<raft>(io_.executor(), node_options, m.log, m.machine,
+                                    network_.factory_for(node_options.id), workers_for(options, io_.executor()));
     network_.attach(node_options.id, *m.node, io_.executor());
     nodes.push_back(m.node.get());
   }

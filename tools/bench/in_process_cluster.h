@@ -22,7 +22,10 @@ struct in_process_options {
   std::size_t nodes = 3;
   bool leveldb = false;
   std::filesystem::path data_dir;  // node N's log goes to data_dir/node-N/log
-  unsigned threads = 2;            // running the io_context
+  unsigned threads = 1;            // running the io_context
+  // The state machines, and the logs when in memory, run on the io_context
+  // (coraft::worker_executors) instead of threads of each node's own.
+  bool workers_on_io = true;
 };
 
 class in_process_cluster final : public cluster {

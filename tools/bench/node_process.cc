@@ -91,7 +91,9 @@ void serve_commands(node_controller& controller) {
 int serve(const node_process_options& options) {
   const cluster_config config = load_cluster_config(options.config_file);
   io_threads io(options.threads);
-  tcp_node node(io.executor(), config, options.id, std::make_shared<memory_kv_state_machine>());
+  std::optional<asio::any_io_executor> machine_executor;
+  if (options.state_machine_on_io) machine_executor = io.executor();
+  tcp_node node(io.executor(), config, options.id, std::make_shared<memory_kv_state_machine>(), machine_executor);
   io.run(node.start());
   // The clients get a thread of their own: a flood of requests on the node's
   // threads would delay its raft traffic past the election timeout.

@@ -26,6 +26,7 @@ struct node_process_options {
   std::string config_file;  // a tcp_node cluster file
   node_id id;
   unsigned threads = 1;  // running the node's io_context
+  bool state_machine_on_io = true;  // or on a thread of the node's own
 };
 
 // Returns the process's exit status.

@@ -38,7 +38,11 @@ one loopback round trip plus one fsync, measured in the same run.
   --data-dir DIR           where the run's directory is made (default $TMPDIR
                            or /tmp); removed afterwards unless --keep-data
   --keep-data
-  --threads N              io threads (default 2 in-process, 1 per node process)
+  --threads N              io threads (default 1 in-process, 1 per node process)
+  --workers io|own         io: what never blocks (the state machine, and the
+                           log when it is in memory) runs on the io threads;
+                           own: on threads of each node's own, coraft's
+                           default (default io)
   --client-threads N       io threads of the tcp clients (default 1)
   --bound-samples N        fsyncs measured for the bound (default 300)
   --json                   print the results as JSON on stdout
@@ -46,7 +50,7 @@ one loopback round trip plus one fsync, measured in the same run.
   --no-progress            no progress line on stderr
   --help
 
-coraft-bench node --config FILE --id N [--threads N] runs one node of a real
+coraft-bench node --config FILE --id N [--threads N] [--workers io|own] runs one node of a real
 cluster; coraft-bench starts these itself.
 )";
 
@@ -59,7 +63,7 @@ std::size_t bench_options::connections_for(std::size_t client_count) const {
 
 unsigned bench_options::node_threads() const {
   if (threads != 0) return threads;
-  return mode == cluster_mode::in_process ? 2 : 1;
+  return 1;
 }
 
 namespace {
@@ -142,6 +146,11 @@ class argument_reader {
   std::optional<std::string> inline_value_;
 };
 
+bool parse_workers_on_io(const std::string& text) {
+  if (text != "io" && text != "own") throw usage_error("--workers: io or own, not \"" + text + "\"");
+  return text == "io";
+}
+
 node_process_options parse_node_command(const std::vector<std::string>& arguments) {
   node_process_options options;
   argument_reader reader(arguments);
@@ -153,6 +162,8 @@ node_process_options parse_node_command(const std::vector<std::string>& argument
       options.id = node_id(parse_positive<std::uint64_t>(name, reader.take_value(name)));
     } else if (name == "--threads") {
       options.threads = parse_positive<unsigned>(name, reader.take_value(name));
+    } else if (name == "--workers") {
+      options.state_machine_on_io = parse_workers_on_io(reader.take_value(name));
     } else {
       throw usage_error("node: unknown option " + name);
     }
@@ -218,6 +229,8 @@ void apply_option(bench_options& options, const std::string& name, argument_read
     options.threads = parse_positive<unsigned>(name, value());
   } else if (name == "--client-threads") {
     options.client_threads = parse_positive<unsigned>(name, value());
+  } else if (name == "--workers") {
+    options.workers_on_io = parse_workers_on_io(value());
   } else if (name == "--bound-samples") {
     options.bound_samples = parse_positive<std::size_t>(name, value());
   } else if (name == "--plot") {
@@ -292,6 +305,7 @@ nlohmann::json to_json(const bench_options& options) {
           {"rate", options.rate},
           {"rate_factor", options.rate_factor},
           {"threads", options.node_threads()},
+          {"workers", options.workers_on_io ? "io" : "own"},
           {"client_threads", options.client_threads},
           {"bound_samples", options.bound_samples}};
 }

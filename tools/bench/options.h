@@ -47,7 +47,10 @@ struct bench_options {
   double rate_factor = 0;
   std::filesystem::path data_parent;  // the run's data directory is made inside
   bool keep_data = false;
-  unsigned threads = 0;             // io_context threads: 0 means 2 in-process, 1 per node process
+  unsigned threads = 0;             // io_context threads: 0 means 1 in-process, 1 per node process
+  // Whatever never blocks (the state machine; the log when it is in memory)
+  // runs on the io threads (coraft::worker_executors), not on threads of each node's own.
+  bool workers_on_io = true;
   unsigned client_threads = 1;      // for tcp clients
   std::size_t bound_samples = 300;  // durable appends measured (round trips: ten times as many)
   bool json = false;

@@ -99,7 +99,7 @@ void process_cluster::start(const process_cluster_options& options) {
   for (std::size_t n = 0; n < options.nodes; ++n) {
     children_[n].id = node_id(n + 1);
     children_[n].client_address = config["members"][n]["client_address"].get<std::string>();
-    spawn(children_[n], config_file, options.threads);
+    spawn(children_[n], config_file, options);
   }
   for (child& node : children_) read_answer(node);  // {"ready": true}
 }
@@ -111,7 +111,7 @@ void process_cluster::kill_all() {
   }
 }
 
-void process_cluster::spawn(child& node, const fs::path& config_file, unsigned threads) {
+void process_cluster::spawn(child& node, const fs::path& config_file, const process_cluster_options& options) {
   int to_child[2];
   int from_child[2];
   if (::pipe2(to_child, O_CLOEXEC) != 0 || ::pipe2(from_child, O_CLOEXEC) != 0) throw_errno("pipe");
@@ -120,10 +120,12 @@ void process_cluster::spawn(child& node, const fs::path& config_file, unsigned t
   posix_spawn_file_actions_adddup2(&actions, to_child[0], STDIN_FILENO);
   posix_spawn_file_actions_adddup2(&actions, from_child[1], STDOUT_FILENO);
   const std::string id = std::to_string(node.id.value);
-  const std::string thread_count = std::to_string(threads);
   // This very program, even if its file was replaced since it started.
-  std::vector<std::string> arguments = {"/proc/self/exe", "node", "--config",  config_file.string(),
-                                        "--id",           id,     "--threads", thread_count};
+  std::vector<std::string> arguments = {"/proc/self/exe", "node",
+                                        "--config",       config_file.string(),
+                                        "--id",           id,
+                                        "--threads",      std::to_string(options.threads),
+                                        "--workers",      options.state_machine_on_io ? "io" : "own"};
   std::vector<char*> argv;
   for (std::string& argument : arguments) argv.push_back(argument.data());
   argv.push_back(nullptr);

@@ -20,6 +20,7 @@ struct process_cluster_options {
   std::size_t nodes = 3;
   std::filesystem::path data_dir;  // the cluster file and the nodes' data
   unsigned threads = 1;            // of each node's io_context
+  bool state_machine_on_io = true;  // or on a thread of each node's own
 };
 
 class process_cluster final : public cluster {
@@ -47,7 +48,7 @@ class process_cluster final : public cluster {
   };
 
   void start(const process_cluster_options& options);
-  void spawn(child& node, const std::filesystem::path& config_file, unsigned threads);
+  void spawn(child& node, const std::filesystem::path& config_file, const process_cluster_options& options);
   // Sends one command line and returns the answer line. Throws
   // std::runtime_error when the child answers an error or has gone.
   nlohmann::json call(child& node, const nlohmann::json& command);

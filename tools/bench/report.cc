@@ -129,6 +129,13 @@ std::string where(const point_result& point) {
   return text;
 }
 
+// Where the nodes call their log and state machine (--workers).
+std::string_view worker_placement(const bench_options& o) {
+  if (!o.workers_on_io) return "log and state machine on threads of each node's own";
+  if (o.leveldb) return "log on a thread of each node's own, state machine on the io threads";
+  return "log and state machine on the io threads";
+}
+
 void print_header(std::ostream& out, const bench_report& report) {
   const bench_options& o = report.options;
   out << "coraft-bench: " << to_string(o.mode) << ", " << o.nodes << (o.nodes == 1 ? " node" : " nodes") << ", log in "
@@ -139,6 +146,8 @@ void print_header(std::ostream& out, const bench_report& report) {
     out << format_fixed(o.duration_seconds, 1) << " s";
   }
   out << " per point after " << format_fixed(o.warmup_seconds, 1) << " s warm-up\n"
+      << "threads: " << o.node_threads() << " io per " << (o.mode == cluster_mode::in_process ? "process" : "node")
+      << ", " << worker_placement(o) << "\n"
       << "coraft: " << CORAFT_BENCH_SOURCE_VERSION << "\n";
   const machine_description& m = report.machine;
   out << "machine: " << m.processors << " x " << m.cpu_model << ", Linux " << m.kernel << "\n"

@@ -134,7 +134,10 @@ void test_cluster::start(node_id id) {
   if (setup_.tweak) setup_.tweak(options);
   member& m = members_.at(id);
   const member_storage storage = setup_.open_storage ? setup_.open_storage(id) : member_storage{m.log, m.machine};
-  auto node = std::make_shared<raft>(io_.executor(), options, storage.log, storage.machine, network_.factory_for(id));
+  worker_executors workers;
+  if (setup_.workers_on_io) workers = {.log = io_.executor(), .state_machine = io_.executor()};
+  auto node = std::make_shared<raft>(io_.executor(), options, storage.log, storage.machine, network_.factory_for(id),
+                                     std::move(workers));
   network_.attach(id, *node, io_.executor());
   io_.run(node->start());
   std::lock_guard lock(mutex_);

@@ -135,6 +135,9 @@ struct cluster_setup {
   std::size_t founders = 0;
   std::function<void(raft_options&)> tweak = {};
   int io_threads = 2;
+  // Each node calls its log and state machine on the cluster's io threads
+  // (worker_executors) instead of threads of its own.
+  bool workers_on_io = false;
   // Opens a member's storage at each start of its node (a restart opens it
   // again). By default: a controlled_log and a memory_kv_state_machine of its
   // own, the same objects at every start.

@@ -1,0 +1,68 @@
+// Nodes that call their log and state machine on the application's executor
+// (worker_executors) instead of threads of their own: they start no thread,
+// and everything that runs on a worker (writes, applies, snapshots, restores)
+// still happens one call at a time and in order. The cluster's io_context has
+// two threads, so only the engine's strands keep those calls apart.
+#include "engine_test_support.h"
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+namespace coraft::test {
+namespace {
+
+std::size_t threads_of_this_process() {
+  const auto tasks = std::filesystem::directory_iterator("/proc/self/task");
+  return static_cast<std::size_t>(std::distance(begin(tasks), end(tasks)));
+}
+
+void snapshot_often(raft_options& options) {
+  options.snapshot_every_entries = 20;
+  options.log_entries_kept_after_snapshot = 5;
+}
+
+void check_same_state_everywhere(test_cluster& cluster) {
+  cluster.wait_applied(cluster.highest_commit());
+  const kv::store reference = cluster.machine(node_id(1)).contents();
+  for (node_id id : cluster.ids()) {
+    INFO("node " << id.value);
+    CHECK(cluster.machine(id).contents() == reference);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("by default each node starts a thread for its log and one for its state machine") {
+  test_cluster cluster(3);
+  const std::size_t before = threads_of_this_process();
+  cluster.start_all();
+  CHECK(threads_of_this_process() == before + 2 * 3);
+}
+
+TEST_CASE("nodes on the application's executor start no thread, and replicate, compact and restart as usual") {
+  cluster_setup setup;
+  setup.tweak = snapshot_often;
+  setup.workers_on_io = true;
+  test_cluster cluster(setup);
+  const std::size_t before = threads_of_this_process();
+  cluster.start_all();
+  CHECK(threads_of_this_process() == before);
+
+  const node_id leader = cluster.wait_for_leader();
+  session_clients clients(cluster, 8);
+  clients.wait_for_more(200);
+  const node_id restarted = node_id(leader.value % 3 + 1);
+  cluster.stop(restarted);
+  clients.wait_for_more(100);
+  cluster.start(restarted);
+  clients.wait_for_more(100);
+  clients.stop();
+
+  CHECK(cluster.io().run(cluster.machine(restarted).current_snapshot()).has_value());
+  check_same_state_everywhere(cluster);
+  for (int client = 0; client < clients.count(); ++client)
+    CHECK(cluster.value(restarted, session_clients::key(client)) == clients.expected_value(client));
+}
+
+}  // namespace coraft::test
