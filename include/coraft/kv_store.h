@@ -28,8 +28,20 @@ struct command {
   friend bool operator==(const command&, const command&) = default;
 };
 
+// A command whose key and value point into its encoding, or into a command:
+// what the store applies, so that applying copies only what it keeps.
+struct command_view {
+  std::uint64_t client = 0;
+  std::uint64_t sequence = 0;
+  operation op = operation::get;
+  std::string_view key;
+  std::string_view value;
+};
+
 std::string encode(const command& cmd);
 std::optional<command> decode(std::string_view bytes);
+// Like decode(), without copying: the views point into `bytes`.
+std::optional<command_view> decode_view(std::string_view bytes);
 
 class store {
  public:
@@ -37,6 +49,7 @@ class store {
   // key is missing); put and append answer the key's new value. A retry of the
   // client's last command returns the first answer without applying it again;
   // an older sequence number answers "" and changes nothing.
+  std::string apply(const command_view& cmd);
   std::string apply(const command& cmd);
 
   // The current value of `key` ("" when missing), without a session.
@@ -55,7 +68,9 @@ class store {
     std::string last_answer;
     friend bool operator==(const session&, const session&) = default;
   };
-  std::string execute(const command& cmd);
+  std::string execute(const command_view& cmd);
+  // The value stored under `key`, inserted empty when missing.
+  std::string& value_of(std::string_view key);
 
   // Hashes std::string and std::string_view alike, so lookups by a view copy nothing.
   struct key_hash {

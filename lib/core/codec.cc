@@ -27,9 +27,15 @@ std::optional<std::uint64_t> reader::varint() {
 }
 
 std::optional<std::string> reader::string() {
+  std::optional<std::string_view> value = view();
+  if (!value) return std::nullopt;
+  return std::string(*value);
+}
+
+std::optional<std::string_view> reader::view() {
   auto length = varint();
   if (!length || *length > rest_.size()) return std::nullopt;
-  std::string value(rest_.substr(0, *length));
+  std::string_view value = rest_.substr(0, *length);
   rest_.remove_prefix(*length);
   return value;
 }

@@ -18,6 +18,8 @@ class reader {
 
   std::optional<std::uint64_t> varint();
   std::optional<std::string> string();
+  // A length-prefixed string as a view into the bytes being read.
+  std::optional<std::string_view> view();
   std::optional<std::uint8_t> byte();
   // Everything not yet read.
   std::string_view rest() const { return rest_; }

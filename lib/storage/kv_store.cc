@@ -21,21 +21,31 @@ std::string encode(const command& cmd) {
   return out;
 }
 
-std::optional<command> decode(std::string_view bytes) {
+std::optional<command_view> decode_view(std::string_view bytes) {
   codec::reader in(bytes);
   auto op = in.byte();
   auto client = in.varint();
   auto sequence = in.varint();
-  auto key = in.string();
-  auto value = in.string();
+  auto key = in.view();
+  auto value = in.view();
   if (!op || *op > static_cast<std::uint8_t>(operation::append) || !client || !sequence || !key || !value ||
       !in.at_end()) {
     return std::nullopt;
   }
-  return command{*client, *sequence, static_cast<operation>(*op), std::move(*key), std::move(*value)};
+  return command_view{*client, *sequence, static_cast<operation>(*op), *key, *value};
+}
+
+std::optional<command> decode(std::string_view bytes) {
+  const std::optional<command_view> view = decode_view(bytes);
+  if (!view) return std::nullopt;
+  return command{view->client, view->sequence, view->op, std::string(view->key), std::string(view->value)};
 }
 
 std::string store::apply(const command& cmd) {
+  return apply(command_view{cmd.client, cmd.sequence, cmd.op, cmd.key, cmd.value});
+}
+
+std::string store::apply(const command_view& cmd) {
   if (cmd.client == 0) return execute(cmd);
   session& s = sessions_[cmd.client];
   if (cmd.sequence == s.last_sequence) return s.last_answer;
@@ -45,13 +55,19 @@ std::string store::apply(const command& cmd) {
   return s.last_answer;
 }
 
-std::string store::execute(const command& cmd) {
+std::string store::execute(const command_view& cmd) {
   switch (cmd.op) {
     case operation::get: return get(cmd.key);
-    case operation::put: return values_[cmd.key] = cmd.value;
-    case operation::append: return values_[cmd.key] += cmd.value;
+    case operation::put: return value_of(cmd.key).assign(cmd.value);
+    case operation::append: return value_of(cmd.key).append(cmd.value);
   }
   return {};
+}
+
+std::string& store::value_of(std::string_view key) {
+  auto found = values_.find(key);
+  if (found == values_.end()) found = values_.emplace(std::string(key), std::string()).first;
+  return found->second;
 }
 
 std::string store::get(std::string_view key) const {

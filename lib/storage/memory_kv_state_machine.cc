@@ -87,7 +87,7 @@ std::string memory_kv_state_machine::apply_entry(const log_entry& entry) {
   applied_.last_applied = entry.id();
   switch (entry.kind) {
     case entry_kind::command: {
-      std::optional<kv::command> command = kv::decode(entry.payload.view());
+      const std::optional<kv::command_view> command = kv::decode_view(entry.payload.view());
       return command ? store_.apply(*command) : "error: not a key-value command";
     }
     case entry_kind::membership:

@@ -27,9 +27,24 @@ TEST_CASE("a command survives encoding and decoding, and damage is refused") {
   CHECK_FALSE(kv::decode(bad_op));
 }
 
+TEST_CASE("a command decoded as views points into its encoding") {
+  const kv::command cmd = put(7, 42, "key", "value");
+  const std::string bytes = kv::encode(cmd);
+  const std::optional<kv::command_view> view = kv::decode_view(bytes);
+  REQUIRE(view);
+  CHECK(view->client == 7);
+  CHECK(view->sequence == 42);
+  CHECK(view->op == kv::operation::put);
+  CHECK(view->key == "key");
+  CHECK(view->value == "value");
+  CHECK(view->value.data() > bytes.data());
+  CHECK(view->value.data() + view->value.size() == bytes.data() + bytes.size());
+  CHECK_FALSE(kv::decode_view(bytes.substr(0, bytes.size() - 1)));
+}
+
 TEST_CASE("get, put and append behave as a map of strings") {
   kv::store store;
-  CHECK(store.apply({0, 0, kv::operation::get, "k", ""}).empty());
+  CHECK(store.apply(kv::command{0, 0, kv::operation::get, "k", ""}).empty());
   CHECK(store.apply(put(0, 0, "k", "a")) == "a");
   CHECK(store.apply(append(0, 0, "k", "b")) == "ab");
   CHECK(store.get("k") == "ab");
