@@ -7,6 +7,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <coraft/memory_log_storage.h>
+
 #include <filesystem>
 
 namespace coraft::test {
@@ -63,6 +65,31 @@ TEST_CASE("nodes on the application's executor start no thread, and replicate, c
   check_same_state_everywhere(cluster);
   for (int client = 0; client < clients.count(); ++client)
     CHECK(cluster.value(restarted, session_clients::key(client)) == clients.expected_value(client));
+}
+
+TEST_CASE("a node on the application's executor destroyed without shutdown lets go of its storage once its loops end") {
+  io_threads io;
+  in_process_network network;
+  auto log = std::make_shared<memory_log_storage>();
+  auto machine = std::make_shared<memory_kv_state_machine>();
+  membership alone;
+  alone.voters = {node_id(1)};
+  {
+    raft node(io.executor(), test_raft_options(node_id(1), alone), log, machine, network.factory_for(node_id(1)),
+              {.log = io.executor(), .state_machine = io.executor()});
+    io.run(node.start());
+    result<std::string> answer(make_error_code(errc::not_leader));
+    for (int attempt = 0; attempt < 1000 && is_error(answer, errc::not_leader); ++attempt) {
+      answer = io.run(node.propose(put("k", "v")));
+      if (is_error(answer, errc::not_leader)) std::this_thread::sleep_for(10ms);
+    }
+    REQUIRE(answer);
+  }
+  for (int wait = 0; wait < 1000 && (log.use_count() > 1 || machine.use_count() > 1); ++wait)
+    std::this_thread::sleep_for(10ms);
+  CHECK(log.use_count() == 1);
+  CHECK(machine.use_count() == 1);
+  CHECK(machine->get("k") == "v");
 }
 
 }  // namespace coraft::test
