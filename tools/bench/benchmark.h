@@ -32,6 +32,10 @@ struct bench_report {
   machine_description machine;
   std::array<double, 3> load_average_before{};
   std::array<double, 3> load_average_after{};
+  // Measured before the group starts and again after it stops: a shared
+  // host's disk drifts within minutes, so the floor pools both (`bound`).
+  physical_bound bound_before;
+  physical_bound bound_after;
   physical_bound bound;
   std::vector<point_result> points;
 };

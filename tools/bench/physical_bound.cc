@@ -143,6 +143,14 @@ physical_bound measure_physical_bound(const fs::path& dir, std::size_t samples, 
   return bound;
 }
 
+physical_bound pooled(const physical_bound& first, const physical_bound& second) {
+  physical_bound both = first;
+  both.durable_append.merge(second.durable_append);
+  both.concurrent_durable_append.merge(second.concurrent_durable_append);
+  both.round_trip.merge(second.round_trip);
+  return both;
+}
+
 nlohmann::json to_json(const physical_bound& bound) {
   nlohmann::json out = {
       {"fsync_4k_us", latency_summary_json(bound.durable_append)},

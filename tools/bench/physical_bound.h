@@ -41,6 +41,8 @@ struct physical_bound {
 };
 
 physical_bound measure_physical_bound(const std::filesystem::path& dir, std::size_t samples, std::size_t nodes);
+// The samples of both measurements together.
+physical_bound pooled(const physical_bound& first, const physical_bound& second);
 nlohmann::json to_json(const physical_bound& bound);
 
 }  // namespace coraft::bench

@@ -156,6 +156,19 @@ void print_header(std::ostream& out, const bench_report& report) {
       << format_fixed(report.load_average_after[0], 2) << " after\n\n";
 }
 
+// How far the disk moved between the two measurements that `bound` pools.
+void print_bound_drift(std::ostream& out, const bench_report& report) {
+  out << "       measured before and after the points: fsync p50 "
+      << format_microseconds(percentile_us(report.bound_before.durable_append, 50)) << " then "
+      << format_microseconds(percentile_us(report.bound_after.durable_append, 50));
+  if (report.bound.concurrent_durable_append.count() != 0) {
+    out << ", " << report.bound.writers << " writers "
+        << format_microseconds(percentile_us(report.bound_before.concurrent_durable_append, 50)) << " then "
+        << format_microseconds(percentile_us(report.bound_after.concurrent_durable_append, 50));
+  }
+  out << "; the floor pools both\n\n";
+}
+
 void print_bound(std::ostream& out, const physical_bound& bound) {
   out << "bound: 4 KiB append + fdatasync p50 " << format_microseconds(percentile_us(bound.durable_append, 50))
       << " (p99 " << format_microseconds(percentile_us(bound.durable_append, 99)) << ")";
@@ -165,7 +178,7 @@ void print_bound(std::ostream& out, const physical_bound& bound) {
   }
   out << "\n       loopback TCP round trip p50 " << format_microseconds(percentile_us(bound.round_trip, 50)) << " (p99 "
       << format_microseconds(percentile_us(bound.round_trip, 99)) << ")\n"
-      << "       floor, 1 round trip + 1 fsync: " << format_microseconds(bound.floor_microseconds(1)) << "\n\n";
+      << "       floor, 1 round trip + 1 fsync: " << format_microseconds(bound.floor_microseconds(1)) << "\n";
 }
 
 void print_points(std::ostream& out, const bench_report& report) {
@@ -277,13 +290,20 @@ nlohmann::json to_json(const bench_report& report) {
   machine["load_average_after"] = report.load_average_after;
   nlohmann::json points = nlohmann::json::array();
   for (const point_result& point : report.points) points.push_back(point_json(report, point));
-  return {{"tool", "coraft-bench"}, {"source", CORAFT_BENCH_SOURCE_VERSION}, {"config", to_json(report.options)},
-          {"machine", machine},     {"bound", to_json(report.bound)},        {"points", points}};
+  return {{"tool", "coraft-bench"},
+          {"source", CORAFT_BENCH_SOURCE_VERSION},
+          {"config", to_json(report.options)},
+          {"machine", machine},
+          {"bound", to_json(report.bound)},
+          {"bound_before", to_json(report.bound_before)},
+          {"bound_after", to_json(report.bound_after)},
+          {"points", points}};
 }
 
 void print_report(std::ostream& out, const bench_report& report) {
   print_header(out, report);
   print_bound(out, report.bound);
+  print_bound_drift(out, report);
   print_points(out, report);
   print_floor_ratios(out, report);
   print_nodes(out, report);

@@ -43,6 +43,11 @@ def check_report(report, expected_points, places):
     check_latency(report["bound"]["fsync_4k_us"], "bound.fsync_4k_us")
     check_latency(report["bound"]["loopback_rtt_us"], "bound.loopback_rtt_us")
     check_number(report["bound"]["floor_1rtt_1fsync_us"], "bound.floor_1rtt_1fsync_us", positive=True)
+    for measurement in ("fsync_4k_us", "loopback_rtt_us"):
+        pooled = report["bound"][measurement]["samples"]
+        parts = [report[half][measurement]["samples"] for half in ("bound_before", "bound_after")]
+        if pooled != sum(parts) or 0 in parts:
+            sys.exit(f"bound.{measurement}: {pooled} samples do not pool before and after ({parts})")
     points = report["points"]
     if len(points) != expected_points:
         sys.exit(f"expected {expected_points} points, got {len(points)}")
