@@ -574,6 +574,11 @@ void raft::impl::note_role_change() {
   if (role == core::role::candidate && (last_role_ != role || last_term_ != term)) ++totals_.elections_started;
   if (role != last_role_ && role == core::role::leader)
     log(log_level::info, "node ", options_.id, " leads in term ", term);
+  // Within its own term a leader steps down only when check-quorum heard from
+  // no quorum within an election timeout, or when it left the configuration.
+  if (last_role_ == core::role::leader && role != core::role::leader)
+    log(log_level::info, "node ", options_.id, " stopped leading in term ", last_term_,
+        term == last_term_ ? " (check-quorum, or it left the configuration)" : " (it saw a higher term)");
   last_role_ = role;
   last_term_ = term;
 }
