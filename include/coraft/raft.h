@@ -144,7 +144,7 @@ struct raft_options {
 // executor of the application's instead: the node then starts no thread for
 // it, and each write or apply is no longer a hand-off to another thread, which
 // costs more than a small in-memory write (in-process benchmark, 3 nodes in
-// memory on one thread: about twice the throughput). Many groups in one
+// memory on one io thread: about 1.7 times the throughput). Many groups in one
 // process can share one pool this way. The engine still makes one call at a
 // time on each: it runs them on a strand of the given executor.
 struct worker_executors {
