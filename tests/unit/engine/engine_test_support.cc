@@ -84,6 +84,11 @@ std::string get(const std::string& key) { return kv::encode({0, 0, kv::operation
 
 bool is_error(const result<std::string>& answer, errc code) { return answer.error() == make_error_code(code); }
 
+void snapshot_often(raft_options& options) {
+  options.snapshot_every_entries = 20;
+  options.log_entries_kept_after_snapshot = 5;
+}
+
 raft_options test_raft_options(node_id id, const membership& members) {
   raft_options options;
   options.id = id;
@@ -259,6 +264,15 @@ void check_no_stale_entry_applied(test_cluster& cluster, int count) {
 }
 
 // ---------------------------------------------------------------- session_clients
+
+void check_same_state_everywhere(test_cluster& cluster) {
+  cluster.wait_applied(cluster.highest_commit());
+  const kv::store reference = cluster.machine(node_id(1)).contents();
+  for (node_id id : cluster.ids()) {
+    INFO("node " << id.value);
+    CHECK(cluster.machine(id).contents() == reference);
+  }
+}
 
 session_clients::session_clients(test_cluster& cluster, int count, std::set<node_id> among)
     : cluster_(cluster), among_(std::move(among)), acknowledged_(count) {

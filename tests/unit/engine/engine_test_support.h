@@ -118,6 +118,9 @@ std::string get(const std::string& key);
 
 bool is_error(const result<std::string>& answer, errc code);
 
+// Snapshots every 20 applied entries, keeping 5 entries behind each.
+void snapshot_often(raft_options& options);
+
 // Test-friendly protocol settings: slow enough elections that a loaded
 // machine (sanitizers, two shared cores) does not flap leaders all the time.
 raft_options test_raft_options(node_id id, const membership& members);
@@ -220,6 +223,10 @@ asio::awaitable<result<std::string>> propose_to_leader(test_cluster& cluster, st
 
 // Sleeps on the calling coroutine's executor.
 asio::awaitable<void> pause_for(std::chrono::milliseconds duration);
+
+// Waits until every node has applied the highest commit, then checks that
+// their key-value stores are equal.
+void check_same_state_everywhere(test_cluster& cluster);
 
 // Clients that each append "1,2,3,..." to a key of their own through kv
 // sessions, retrying until acknowledged: the final value must be exactly the

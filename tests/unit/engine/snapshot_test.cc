@@ -11,12 +11,6 @@
 namespace coraft::test {
 namespace {
 
-// Snapshots every 20 applied entries, keeping 5 entries behind each.
-void snapshot_often(raft_options& options) {
-  options.snapshot_every_entries = 20;
-  options.log_entries_kept_after_snapshot = 5;
-}
-
 log_state stored_shape(test_cluster& cluster, node_id id) { return cluster.io().run(cluster.log(id).read_log_state()); }
 
 std::optional<snapshot_meta> snapshot_of(test_cluster& cluster, node_id id) {
@@ -34,15 +28,6 @@ result<std::string> follower_read(test_cluster& cluster, raft& node, const std::
 }
 
 node_id a_follower(test_cluster& cluster, node_id leader) { return node_id(leader.value % cluster.ids().size() + 1); }
-
-void check_same_state_everywhere(test_cluster& cluster) {
-  cluster.wait_applied(cluster.highest_commit());
-  const kv::store reference = cluster.machine(node_id(1)).contents();
-  for (node_id id : cluster.ids()) {
-    INFO("node " << id.value);
-    CHECK(cluster.machine(id).contents() == reference);
-  }
-}
 
 }  // namespace
 

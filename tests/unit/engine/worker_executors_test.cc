@@ -19,20 +19,6 @@ std::size_t threads_of_this_process() {
   return static_cast<std::size_t>(std::distance(begin(tasks), end(tasks)));
 }
 
-void snapshot_often(raft_options& options) {
-  options.snapshot_every_entries = 20;
-  options.log_entries_kept_after_snapshot = 5;
-}
-
-void check_same_state_everywhere(test_cluster& cluster) {
-  cluster.wait_applied(cluster.highest_commit());
-  const kv::store reference = cluster.machine(node_id(1)).contents();
-  for (node_id id : cluster.ids()) {
-    INFO("node " << id.value);
-    CHECK(cluster.machine(id).contents() == reference);
-  }
-}
-
 }  // namespace
 
 TEST_CASE("by default each node starts a thread for its log and one for its state machine") {
