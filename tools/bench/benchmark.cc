@@ -56,12 +56,12 @@ std::unique_ptr<cluster> start_cluster(const bench_options& options, const fs::p
     return std::make_unique<in_process_cluster>(in_process_options{.nodes = options.nodes,
                                                                    .leveldb = options.leveldb,
                                                                    .data_dir = dir,
-                                                                   .threads = options.node_threads(),
+                                                                   .threads = options.threads,
                                                                    .workers_on_io = options.workers_on_io});
   }
   return std::make_unique<process_cluster>(process_cluster_options{.nodes = options.nodes,
                                                                    .data_dir = dir,
-                                                                   .threads = options.node_threads(),
+                                                                   .threads = options.threads,
                                                                    .state_machine_on_io = options.workers_on_io});
 }
 

@@ -38,7 +38,7 @@ one loopback round trip plus one fsync, measured in the same run.
   --data-dir DIR           where the run's directory is made (default $TMPDIR
                            or /tmp); removed afterwards unless --keep-data
   --keep-data
-  --threads N              io threads (default 1 in-process, 1 per node process)
+  --threads N              io threads in-process, or per node process (default 1)
   --workers io|own         io: what never blocks (the state machine, and the
                            log when it is in memory) runs on the io threads;
                            own: on threads of each node's own, coraft's
@@ -59,11 +59,6 @@ std::string_view to_string(client_place place) { return place == client_place::l
 
 std::size_t bench_options::connections_for(std::size_t client_count) const {
   return connections != 0 ? std::min(connections, client_count) : std::min<std::size_t>(client_count, 16);
-}
-
-unsigned bench_options::node_threads() const {
-  if (threads != 0) return threads;
-  return 1;
 }
 
 namespace {
@@ -304,7 +299,7 @@ nlohmann::json to_json(const bench_options& options) {
           {"ops", options.ops},
           {"rate", options.rate},
           {"rate_factor", options.rate_factor},
-          {"threads", options.node_threads()},
+          {"threads", options.threads},
           {"workers", options.workers_on_io ? "io" : "own"},
           {"client_threads", options.client_threads},
           {"bound_samples", options.bound_samples}};

@@ -47,7 +47,7 @@ struct bench_options {
   double rate_factor = 0;
   std::filesystem::path data_parent;  // the run's data directory is made inside
   bool keep_data = false;
-  unsigned threads = 0;             // io_context threads: 0 means 1 in-process, 1 per node process
+  unsigned threads = 1;             // io_context threads: of this process in-process, of each node process in real mode
   // Whatever never blocks (the state machine; the log when it is in memory)
   // runs on the io threads (coraft::worker_executors), not on threads of each node's own.
   bool workers_on_io = true;
@@ -58,7 +58,6 @@ struct bench_options {
   bool progress = true;
 
   std::size_t connections_for(std::size_t client_count) const;
-  unsigned node_threads() const;
 };
 
 nlohmann::json to_json(const bench_options& options);

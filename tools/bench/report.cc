@@ -146,7 +146,7 @@ void print_header(std::ostream& out, const bench_report& report) {
     out << format_fixed(o.duration_seconds, 1) << " s";
   }
   out << " per point after " << format_fixed(o.warmup_seconds, 1) << " s warm-up\n"
-      << "threads: " << o.node_threads() << " io per " << (o.mode == cluster_mode::in_process ? "process" : "node")
+      << "threads: " << o.threads << " io per " << (o.mode == cluster_mode::in_process ? "process" : "node")
       << ", " << worker_placement(o) << "\n"
       << "coraft: " << CORAFT_BENCH_SOURCE_VERSION << "\n";
   const machine_description& m = report.machine;
