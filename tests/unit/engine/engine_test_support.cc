@@ -263,8 +263,6 @@ void check_no_stale_entry_applied(test_cluster& cluster, int count) {
     for (int i = 0; i < count; ++i) CHECK(cluster.machine(id).get("stale-" + std::to_string(i)).empty());
 }
 
-// ---------------------------------------------------------------- session_clients
-
 void check_same_state_everywhere(test_cluster& cluster) {
   cluster.wait_applied(cluster.highest_commit());
   const kv::store reference = cluster.machine(node_id(1)).contents();
@@ -273,6 +271,8 @@ void check_same_state_everywhere(test_cluster& cluster) {
     CHECK(cluster.machine(id).contents() == reference);
   }
 }
+
+// ---------------------------------------------------------------- session_clients
 
 session_clients::session_clients(test_cluster& cluster, int count, std::set<node_id> among)
     : cluster_(cluster), among_(std::move(among)), acknowledged_(count) {
