@@ -12,6 +12,8 @@
 #include <asio/post.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include <atomic>
+#include <cstddef>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -46,6 +48,11 @@ class completion {
   // never inside this call, so callers may hold their own state consistent
   // only up to here.
   void operator()(result<T> answer) { std::exchange(target_, nullptr)->deliver(std::move(answer)); }
+  // Precondition: holds a handler, and the caller runs on its executor. Answers
+  // without a post, for callers already where the waiter resumes.
+  void resume_here(result<T> answer) { std::exchange(target_, nullptr)->resume(std::move(answer)); }
+  // Precondition: holds a handler.
+  asio::any_io_executor executor() const { return target_->executor(); }
 
  private:
   friend class answer_batch<T>;
@@ -95,7 +102,7 @@ class answer_batch {
 
   // Precondition: `done` holds a handler; it holds none afterwards.
   void add(completion<T>& done, result<T> answer) {
-    asio::any_io_executor executor = done.target_->executor();
+    asio::any_io_executor executor = done.executor();
     if (runs_.empty() || runs_.back().executor != executor) runs_.push_back({std::move(executor), {}});
     runs_.back().answers.emplace_back(std::move(done.target_), std::move(answer));
   }
@@ -118,6 +125,45 @@ class answer_batch {
   };
   std::vector<run> runs_;
 };
+
+// One waiter for many requests: turns the completion of all the answers into
+// a completion per request. The waiter resumes once, with the answers in the
+// requests' order, after the last request is answered. The parts may be
+// answered from any thread and in any order; each resumes on the waiter's
+// executor, so an answer_batch posts one run for a batch's parts.
+template <class T>
+std::vector<completion<T>> split(completion<std::vector<result<T>>> whole, std::size_t parts) {
+  if (parts == 0) {
+    whole(std::vector<result<T>>());
+    return {};
+  }
+  struct shared {
+    shared(completion<std::vector<result<T>>> w, std::size_t n)
+        : executor(w.executor()), whole(std::move(w)), answers(n), unanswered(n) {}
+    asio::any_io_executor executor;
+    completion<std::vector<result<T>>> whole;
+    std::vector<result<T>> answers;
+    std::atomic<std::size_t> unanswered;
+  };
+  struct part {
+    using executor_type = asio::any_io_executor;
+    executor_type get_executor() const { return state->executor; }
+    // Each part writes its own slot; the last to count down (acq_rel) sees
+    // every slot written.
+    void operator()(result<T> answer) {
+      state->answers[index] = std::move(answer);
+      if (state->unanswered.fetch_sub(1, std::memory_order_acq_rel) == 1)
+        state->whole.resume_here(std::move(state->answers));
+    }
+    std::shared_ptr<shared> state;
+    std::size_t index;
+  };
+  auto state = std::make_shared<shared>(std::move(whole), parts);
+  std::vector<completion<T>> split_parts;
+  split_parts.reserve(parts);
+  for (std::size_t i = 0; i < parts; ++i) split_parts.emplace_back(part{state, i});
+  return split_parts;
+}
 
 // Suspends the calling coroutine until the completion handed to `registrar`
 // is answered. `registrar` runs when the awaitable is awaited.

@@ -45,6 +45,10 @@ asio::awaitable<void> raft::shutdown() { return impl::shutdown(impl_); }
 
 asio::awaitable<result<std::string>> raft::propose(std::string command) { return impl_->propose(std::move(command)); }
 
+asio::awaitable<std::vector<result<std::string>>> raft::propose_batch(std::vector<std::string> commands) {
+  return impl_->propose_batch(std::move(commands));
+}
+
 asio::awaitable<result<std::string>> raft::read(std::string query, read_mode mode) {
   return impl_->read(std::move(query), mode);
 }

@@ -170,36 +170,68 @@ void raft::impl::on_ticks(std::uint64_t ticks) {
 
 namespace {
 
-// Holds one place among the admitted proposals until the proposal is answered.
+// Holds places among the admitted proposals until the proposals are answered.
 class admission {
  public:
-  explicit admission(std::atomic<std::size_t>& admitted) : admitted_(admitted) {}
+  admission(std::atomic<std::size_t>& admitted, std::size_t places) : admitted_(admitted), places_(places) {}
   admission(const admission&) = delete;
   admission& operator=(const admission&) = delete;
-  ~admission() { admitted_.fetch_sub(1, std::memory_order_relaxed); }
+  ~admission() { admitted_.fetch_sub(places_, std::memory_order_relaxed); }
 
  private:
   std::atomic<std::size_t>& admitted_;
+  std::size_t places_;
 };
 
 }  // namespace
 
-asio::awaitable<result<std::string>> raft::impl::propose(std::string command) {
-  const std::shared_ptr<impl> self = shared_from_this();
-  if (command.size() > options_.max_pending_bytes) {
+std::optional<result<std::string>> raft::impl::refuse_at_admission(std::size_t bytes) {
+  if (bytes > options_.max_pending_bytes) {
     proposals_refused_at_admission_.fetch_add(1, std::memory_order_relaxed);
-    co_return result<std::string>(make_error_code(errc::invalid_argument));
+    return result<std::string>(make_error_code(errc::invalid_argument));
   }
   if (proposals_admitted_.fetch_add(1, std::memory_order_relaxed) >= options_.max_pending_proposals) {
     proposals_admitted_.fetch_sub(1, std::memory_order_relaxed);
     proposals_refused_at_admission_.fetch_add(1, std::memory_order_relaxed);
-    co_return result<std::string>(make_error_code(errc::overloaded), published_hint(options_.id));
+    return result<std::string>(make_error_code(errc::overloaded), published_hint(options_.id));
   }
-  const admission admitted(proposals_admitted_);
+  return std::nullopt;
+}
+
+asio::awaitable<result<std::string>> raft::impl::propose(std::string command) {
+  const std::shared_ptr<impl> self = shared_from_this();
+  if (std::optional<result<std::string>> refusal = refuse_at_admission(command.size())) co_return std::move(*refusal);
+  const admission admitted(proposals_admitted_, 1);
   auto registrar = [self, command = std::move(command)](auto done) mutable {
     self->enqueue_proposal(std::move(command), std::move(done));
   };  // named: see engine::async_answer
   co_return co_await engine::async_answer<std::string>(std::move(registrar));
+}
+
+asio::awaitable<std::vector<result<std::string>>> raft::impl::propose_batch(std::vector<std::string> commands) {
+  const std::shared_ptr<impl> self = shared_from_this();
+  std::vector<result<std::string>> answers(commands.size());
+  std::vector<std::size_t> admitted_at;  // where the admitted commands' answers go
+  std::vector<std::string> admitted_commands;
+  for (std::size_t i = 0; i < commands.size(); ++i) {
+    if (std::optional<result<std::string>> refusal = refuse_at_admission(commands[i].size())) {
+      answers[i] = std::move(*refusal);
+    } else {
+      admitted_at.push_back(i);
+      admitted_commands.push_back(std::move(commands[i]));
+    }
+  }
+  if (admitted_at.empty()) co_return answers;
+  const admission admitted(proposals_admitted_, admitted_at.size());
+  auto registrar = [self, commands = std::move(admitted_commands)](auto done) mutable {
+    const std::size_t count = commands.size();
+    self->enqueue_proposals(std::move(commands), engine::split(std::move(done), count));
+  };  // named: see engine::async_answer
+  // split() answers with every part's answer, never with an error of its own.
+  result<std::vector<result<std::string>>> parts =
+      co_await engine::async_answer<std::vector<result<std::string>>>(std::move(registrar));
+  for (std::size_t k = 0; k < admitted_at.size(); ++k) answers[admitted_at[k]] = std::move((*parts)[k]);
+  co_return answers;
 }
 
 asio::awaitable<result<std::string>> raft::impl::read(std::string query, read_mode mode) {
@@ -249,11 +281,21 @@ asio::awaitable<bool> raft::impl::wait_for(std::shared_ptr<impl> self, std::func
 // ---------------------------------------------------------------- inputs
 
 void raft::impl::enqueue_proposal(std::string command, engine::completion<std::string> done) {
-  {
-    std::lock_guard lock(inbox_mutex_);
-    inbox_.emplace_back(std::move(command), std::move(done));
-    if (std::exchange(inbox_handler_posted_, true)) return;
-  }
+  std::unique_lock lock(inbox_mutex_);
+  inbox_.emplace_back(std::move(command), std::move(done));
+  wake_inbox_handler(std::move(lock));
+}
+
+void raft::impl::enqueue_proposals(std::vector<std::string> commands,
+                                   std::vector<engine::completion<std::string>> done) {
+  std::unique_lock lock(inbox_mutex_);
+  for (std::size_t i = 0; i < commands.size(); ++i) inbox_.emplace_back(std::move(commands[i]), std::move(done[i]));
+  wake_inbox_handler(std::move(lock));
+}
+
+void raft::impl::wake_inbox_handler(std::unique_lock<std::mutex> inbox_lock) {
+  if (std::exchange(inbox_handler_posted_, true)) return;
+  inbox_lock.unlock();
   on_strand([](impl& engine) { engine.accept_inbox(); });
 }
 

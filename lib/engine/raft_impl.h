@@ -60,6 +60,7 @@ class raft::impl : public std::enable_shared_from_this<raft::impl> {
   static asio::awaitable<void> start(std::shared_ptr<impl> self);
   static asio::awaitable<void> shutdown(std::shared_ptr<impl> self);
   asio::awaitable<result<std::string>> propose(std::string command);
+  asio::awaitable<std::vector<result<std::string>>> propose_batch(std::vector<std::string> commands);
   asio::awaitable<result<std::string>> read(std::string query, read_mode mode);
   asio::awaitable<result<void>> add_learner(node_id id, std::string address);
   asio::awaitable<result<void>> change_membership(std::set<node_id> voters);
@@ -99,6 +100,14 @@ class raft::impl : public std::enable_shared_from_this<raft::impl> {
   // accepts every proposal queued meanwhile (a handler each cost more than
   // the proposal's own work under load).
   void enqueue_proposal(std::string command, engine::completion<std::string> done);
+  // Precondition: as many completions as commands.
+  void enqueue_proposals(std::vector<std::string> commands, std::vector<engine::completion<std::string>> done);
+  // Counts a proposal of `bytes` among the admitted ones (until its answer,
+  // see admission), or answers why it is refused.
+  std::optional<result<std::string>> refuse_at_admission(std::size_t bytes);
+  // Precondition: `inbox_lock` holds inbox_mutex_ and the inbox is not empty.
+  // Posts the handler that empties it unless one is posted already.
+  void wake_inbox_handler(std::unique_lock<std::mutex> inbox_lock);
 
   // Inputs, on the strand.
   void accept_inbox();

@@ -15,6 +15,7 @@
 
 #include <stdexcept>
 #include <utility>
+#include <vector>
 
 namespace coraft::bench {
 namespace {
@@ -41,12 +42,17 @@ class client_session : public std::enable_shared_from_this<client_session> {
       auto [error, bytes] = co_await self->socket_.async_read_some(reader.space(), as_tuple_awaitable);
       if (error) break;
       reader.filled(bytes);
+      std::vector<std::uint64_t> ids;
+      std::vector<std::string> commands;
       while (std::optional<std::string_view> body = reader.next_frame()) {
         const std::optional<wire::request> request = wire::parse_request(*body);
         if (!request) throw std::runtime_error("client port: a request too short to carry its id");
-        asio::co_spawn(self->socket_.get_executor(), propose(self, request->id, std::string(request->command)),
-                       engine::logging_completion("client port proposal"));
+        ids.push_back(request->id);
+        commands.emplace_back(request->command);
       }
+      if (!ids.empty())
+        asio::co_spawn(self->socket_.get_executor(), propose(self, std::move(ids), std::move(commands)),
+                       engine::logging_completion("client port proposal"));
     }
     self->socket_.close();
   }
@@ -56,9 +62,11 @@ class client_session : public std::enable_shared_from_this<client_session> {
   }
 
  private:
-  static asio::awaitable<void> propose(std::shared_ptr<client_session> self, std::uint64_t id, std::string command) {
-    const result<std::string> answer = co_await self->node_.propose(std::move(command));
-    wire::append_response(self->unsent_, id, answer.error());
+  // Proposes the requests of one read together: one wait for all of them.
+  static asio::awaitable<void> propose(std::shared_ptr<client_session> self, std::vector<std::uint64_t> ids,
+                                       std::vector<std::string> commands) {
+    const std::vector<result<std::string>> answers = co_await self->node_.propose_batch(std::move(commands));
+    for (std::size_t i = 0; i < ids.size(); ++i) wire::append_response(self->unsent_, ids[i], answers[i].error());
     if (self->flushing_) co_return;  // the running flush sends it too
     self->flushing_ = true;
     co_await flush(self);

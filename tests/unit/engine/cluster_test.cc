@@ -135,6 +135,32 @@ TEST_CASE("followers refuse proposals and leader reads with a hint naming the le
   }
 }
 
+TEST_CASE("a batch of proposals commits in its order on every member, and a follower refuses each with a hint") {
+  test_cluster cluster(3);
+  cluster.start_all();
+  const node_id leader = cluster.wait_for_leader();
+  std::vector<std::string> commands;
+  std::string expected;
+  for (int i = 0; i < 50; ++i) {
+    commands.push_back(append("log", std::to_string(i % 10)));
+    expected += std::to_string(i % 10);
+  }
+  const std::vector<result<std::string>> answers = cluster.io().run(cluster.node(leader)->propose_batch(commands));
+  REQUIRE(answers.size() == commands.size());
+  for (const result<std::string>& answer : answers) CHECK(answer);
+  CHECK(*cluster.io().run(cluster.node(leader)->read(get("log"))) == expected);
+  check_same_state_everywhere(cluster);
+  CHECK(cluster.io().run(cluster.node(leader)->propose_batch({})).empty());
+
+  const node_id follower(leader.value % 3 + 1);
+  eventually([&] { return cluster.node(follower)->get_metrics().leader == leader; }, "the follower learns who leads");
+  for (const result<std::string>& answer :
+       cluster.io().run(cluster.node(follower)->propose_batch({put("x", "1"), put("y", "2")}))) {
+    CHECK(is_error(answer, errc::not_leader));
+    CHECK(answer.leader().id == leader);
+  }
+}
+
 TEST_CASE("a restarted cluster recovers its state, also into a state machine that lost it") {
   test_cluster cluster(3);
   cluster.start_all();

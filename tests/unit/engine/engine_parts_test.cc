@@ -12,7 +12,9 @@
 #include <catch2/catch.hpp>
 
 #include <map>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace coraft::engine {
@@ -329,6 +331,47 @@ TEST_CASE("a batch of answers left without post() still delivers them") {
   }
   got.deliver();
   CHECK(*got.by_name.at("left") == "answer");
+}
+
+TEST_CASE("a split waiter resumes once, with every part's answer in its place, whatever order the parts come in") {
+  asio::io_context waiter_io;
+  using all_answers = result<std::vector<result<std::string>>>;
+  std::vector<all_answers> heard;
+  completion<std::vector<result<std::string>>> whole(
+      asio::bind_executor(waiter_io, [&heard](all_answers all) { heard.push_back(std::move(all)); }));
+  std::vector<completion<std::string>> parts = split(std::move(whole), 4);
+  REQUIRE(parts.size() == 4);
+  std::thread other([&] {
+    parts[3](std::string("d"));
+    parts[1](std::string("b"));
+  });
+  other.join();
+  { completion<std::string> dropped = std::move(parts[2]); }
+  waiter_io.run();
+  CHECK(heard.empty());
+  parts[0](std::string("a"));
+  waiter_io.restart();
+  waiter_io.run();
+  REQUIRE(heard.size() == 1);
+  REQUIRE(heard.front());
+  const std::vector<result<std::string>>& all = *heard.front();
+  REQUIRE(all.size() == 4);
+  CHECK(*all[0] == "a");
+  CHECK(*all[1] == "b");
+  CHECK(all[2].error() == make_error_code(errc::shutting_down));
+  CHECK(*all[3] == "d");
+}
+
+TEST_CASE("a waiter split into no parts hears an empty answer") {
+  asio::io_context waiter_io;
+  std::optional<result<std::vector<result<std::string>>>> heard;
+  completion<std::vector<result<std::string>>> whole(
+      asio::bind_executor(waiter_io, [&heard](result<std::vector<result<std::string>>> all) { heard = std::move(all); }));
+  CHECK(split(std::move(whole), 0).empty());
+  waiter_io.run();
+  REQUIRE(heard);
+  REQUIRE(*heard);
+  CHECK((*heard)->empty());
 }
 
 TEST_CASE("confirmed reads are served in index order once the entries before them are queued") {

@@ -139,6 +139,30 @@ TEST_CASE("10,000 concurrent proposals each get exactly one answer, and each suc
   CHECK(m.pending_bytes == 0);
 }
 
+TEST_CASE("a batch's refused commands are answered in their places, and the others commit in order") {
+  test_cluster cluster(1, [](raft_options& o) {
+    o.max_pending_proposals = 3;
+    o.max_pending_bytes = 1000;
+  });
+  cluster.start_all();
+  cluster.wait_for_leader();
+  std::shared_ptr<raft> node = cluster.node(node_id(1));
+  const std::vector<result<std::string>> answers = cluster.io().run(node->propose_batch(
+      {append("k", "a"), std::string(1001, 'x'), append("k", "b"), append("k", "c"), append("k", "d")}));
+  REQUIRE(answers.size() == 5);
+  CHECK(answers[0]);
+  CHECK(is_error(answers[1], errc::invalid_argument));
+  CHECK(answers[2]);
+  CHECK(answers[3]);
+  CHECK(is_error(answers[4], errc::overloaded));
+  CHECK(*cluster.io().run(node->read(get("k"))) == "abc");
+  // The admitted places were given back with the answers.
+  for (const result<std::string>& answer :
+       cluster.io().run(node->propose_batch({append("k", "d"), append("k", "e"), append("k", "f")})))
+    CHECK(answer);
+  CHECK(*cluster.io().run(node->read(get("k"))) == "abcdef");
+}
+
 TEST_CASE("the leader answers overloaded at once when its pending proposals or bytes reach the caps") {
   test_cluster cluster(1, [](raft_options& o) {
     o.max_pending_proposals = 8;
