@@ -7,6 +7,8 @@
 #include "net/handshake.h"
 #include "net/snapshot_stream.h"
 
+#include <google/protobuf/arena.h>
+
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/ip/tcp.hpp>
@@ -147,11 +149,25 @@ class client_state : public std::enable_shared_from_this<client_state> {
   std::mt19937_64 jitter_;
 };
 
+namespace {
+
+// The frame lives in an arena until it is encoded: an append's entries cost
+// a few arena blocks instead of several allocations (and frees) each.
+std::string encode_request(std::uint64_t call_id, const request_message& request, std::size_t max_frame_bytes) {
+  google::protobuf::ArenaOptions sizes;
+  sizes.start_block_size = 4 << 10;
+  sizes.max_block_size = 256 << 10;
+  google::protobuf::Arena arena(sizes);
+  auto* frame = google::protobuf::Arena::CreateMessage<wire::Frame>(&arena);
+  to_wire(call_id, request, *frame->mutable_request());
+  return encode_frame(*frame, max_frame_bytes);
+}
+
+}  // namespace
+
 asio::awaitable<wire::Response> client_state::call(std::shared_ptr<client_state> self, request_message request) {
   std::uint64_t call_id = ++self->last_call_id_;
-  wire::Frame frame;
-  to_wire(call_id, request, *frame.mutable_request());
-  auto bytes = encode_frame(frame, self->options_->max_frame_bytes);
+  auto bytes = encode_request(call_id, request, self->options_->max_frame_bytes);
   auto connection = self->usable_connection();
   auto pending = std::make_shared<pending_call>(self->strand_);
   pending->wake.expires_after(self->options_->call_timeout);
