@@ -318,7 +318,12 @@ void node::handle(const vote_response& response) {
     case vote_outcome::won:
       if (candidate->pre_vote) {
         become_candidate(false);
-      } else {
+      } else if (candidate->votes.contains(self_)) {
+        // Leading waits for the own vote even when the others' votes are a
+        // majority: it arrives once our term and vote are durable. A leader
+        // whose term a crash could undo might campaign in that term again,
+        // win it again and append other entries under the same term and
+        // indexes (log matching broken).
         become_leader();
       }
       break;

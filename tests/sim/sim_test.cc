@@ -33,6 +33,11 @@ TEST_CASE("three nodes under heavy faults stay safe, linearizable and live") { r
 
 TEST_CASE("five nodes under heavy faults stay safe, linearizable and live") { run_seeds(100'001, 200, nodes(5)); }
 
+// Seeds that once broke a property, kept as regressions.
+TEST_CASE("a candidate elected before its own term was durable, then crashed, does not lead that term again") {
+  run_seeds(1'401'754, 1, nodes(3));
+}
+
 TEST_CASE("a run is determined by its seed") {
   sim::config cfg = nodes(3);
   cfg.record_trace = true;

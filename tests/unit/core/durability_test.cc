@@ -34,6 +34,23 @@ TEST_CASE("the leader counts itself toward a commit only once its own write is d
   CHECK(c[1]->commit_index() == entry);
 }
 
+TEST_CASE("a candidate that has the others' votes leads only once its own term and vote are durable") {
+  cluster c({1, 2, 3});
+  c.pause_disk(1);
+  for (int i = 0; i < 1000 && c[2]->term() == term_t(0); ++i) {
+    c.tick(1);
+    c.settle();
+  }
+  REQUIRE(c[1]->term() == term_t(1));
+  CHECK(c[2]->term() == term_t(1));  // both voters granted and answered...
+  CHECK(c[3]->term() == term_t(1));
+  CHECK(c[1]->current_role() == role::candidate);  // ...yet the term could still be lost
+  c.resume_disk(1);
+  c.settle();
+  CHECK(c[1]->current_role() == role::leader);
+  CHECK(c[1]->term() == term_t(1));
+}
+
 TEST_CASE("a follower acknowledges an append only after its log is durable") {
   cluster c({1, 2});
   c.elect(1);
