@@ -24,20 +24,28 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 using test::io_threads;
 
-// A port of 127.0.0.1 that nothing listens on right now.
-std::uint16_t free_port(asio::io_context& io) {
-  asio::ip::tcp::acceptor probe(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  return probe.local_endpoint().port();
-}
+// Ports of 127.0.0.1 that nothing listens on. Each probe stays bound until
+// the object goes, so no port is handed out twice.
+class free_ports {
+ public:
+  std::uint16_t next() {
+    probes_.emplace_back(io_, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    return probes_.back().local_endpoint().port();
+  }
+
+ private:
+  asio::io_context io_;
+  std::vector<asio::ip::tcp::acceptor> probes_;
+};
 
 std::string local(std::uint16_t port) { return "127.0.0.1:" + std::to_string(port); }
 
 // Members 1..size with free ports; elections slow enough for two shared cores.
 cluster_config local_cluster(const std::filesystem::path& data_dir, std::size_t size) {
-  asio::io_context io;
+  free_ports ports;
   json members = json::array();
   for (std::size_t id = 1; id <= size; ++id) {
-    members.push_back({{"id", id}, {"peer_address", local(free_port(io))}, {"client_address", local(free_port(io))}});
+    members.push_back({{"id", id}, {"peer_address", local(ports.next())}, {"client_address", local(ports.next())}});
   }
   return parse_cluster_config({{"cluster_id", "tcp-node-test"},
                                {"data_dir", data_dir.string()},
