@@ -98,6 +98,14 @@ class held_machine final : public state_machine {
   bool held_ = false;
 };
 
+// Options with the leader's caps on pending proposals and pending bytes.
+std::function<void(raft_options&)> pending_caps(std::size_t proposals, std::uint64_t bytes) {
+  return [=](raft_options& o) {
+    o.max_pending_proposals = proposals;
+    o.max_pending_bytes = bytes;
+  };
+}
+
 }  // namespace
 
 TEST_CASE("10,000 concurrent proposals each get exactly one answer, and each success is applied exactly once") {
@@ -140,10 +148,7 @@ TEST_CASE("10,000 concurrent proposals each get exactly one answer, and each suc
 }
 
 TEST_CASE("a batch's refused commands are answered in their places, and the others commit in order") {
-  test_cluster cluster(1, [](raft_options& o) {
-    o.max_pending_proposals = 3;
-    o.max_pending_bytes = 1000;
-  });
+  test_cluster cluster(1, pending_caps(3, 1000));
   cluster.start_all();
   cluster.wait_for_leader();
   std::shared_ptr<raft> node = cluster.node(node_id(1));
@@ -164,10 +169,7 @@ TEST_CASE("a batch's refused commands are answered in their places, and the othe
 }
 
 TEST_CASE("the leader answers overloaded at once when its pending proposals or bytes reach the caps") {
-  test_cluster cluster(1, [](raft_options& o) {
-    o.max_pending_proposals = 8;
-    o.max_pending_bytes = 1000;
-  });
+  test_cluster cluster(1, pending_caps(8, 1000));
   cluster.start_all();
   cluster.wait_for_leader();
   std::shared_ptr<raft> node = cluster.node(node_id(1));
