@@ -64,15 +64,10 @@ TEST_CASE("a node on the application's executor destroyed without shutdown lets 
     raft node(io.executor(), test_raft_options(node_id(1), alone), log, machine, network.factory_for(node_id(1)),
               {.log = io.executor(), .state_machine = io.executor()});
     io.run(node.start());
-    result<std::string> answer(make_error_code(errc::not_leader));
-    for (int attempt = 0; attempt < 1000 && is_error(answer, errc::not_leader); ++attempt) {
-      answer = io.run(node.propose(put("k", "v")));
-      if (is_error(answer, errc::not_leader)) std::this_thread::sleep_for(10ms);
-    }
-    REQUIRE(answer);
+    eventually([&] { return node.get_metrics().role == "leader"; }, "the lone node leads");
+    REQUIRE(io.run(node.propose(put("k", "v"))));
   }
-  for (int wait = 0; wait < 1000 && (log.use_count() > 1 || machine.use_count() > 1); ++wait)
-    std::this_thread::sleep_for(10ms);
+  eventually([&] { return log.use_count() == 1 && machine.use_count() == 1; }, "the loops let go of the storage");
   CHECK(log.use_count() == 1);
   CHECK(machine.use_count() == 1);
   CHECK(machine->get("k") == "v");
