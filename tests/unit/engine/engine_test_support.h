@@ -9,6 +9,8 @@
 #include <coraft/memory_log_storage.h>
 #include <coraft/raft.h>
 
+#include "../support/awaited.h"
+
 #include <asio/awaitable.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/executor_work_guard.hpp>
@@ -36,9 +38,6 @@ namespace coraft::test {
 
 using namespace std::chrono_literals;
 
-// Generous: only a hang should ever reach it.
-inline constexpr std::chrono::seconds hang_limit{120};
-
 // An io_context run by a few threads for the lifetime of the object.
 class io_threads {
  public:
@@ -50,31 +49,13 @@ class io_threads {
   void join();
 
   // Runs `work` on the context and waits for it from the calling (test)
-  // thread. An exception comes back as a fresh std::system_error (code and
-  // message kept) rather than the original object: libstdc++ shares an
-  // exception's message between threads in a way ThreadSanitizer cannot see.
+  // thread, as awaited<T>::get().
   template <class T>
   T run(asio::awaitable<T> work) {
-    auto failure = std::make_shared<std::optional<std::system_error>>();
-    std::future<T> done = asio::co_spawn(context_, catching(std::move(work), failure), asio::use_future);
-    if (done.wait_for(hang_limit) != std::future_status::ready) FAIL("a coroutine did not finish: hang");
-    if (*failure) throw std::system_error(**failure);
-    return done.get();
+    return run_awaited(context_.get_executor(), std::move(work));
   }
 
  private:
-  template <class T>
-  static asio::awaitable<T> catching(asio::awaitable<T> work, std::shared_ptr<std::optional<std::system_error>> failure) {
-    try {
-      co_return co_await std::move(work);
-    } catch (const std::system_error& error) {
-      failure->emplace(error.code(), error.what());
-    } catch (const std::exception& error) {
-      failure->emplace(std::make_error_code(std::errc::state_not_recoverable), error.what());
-    }
-    co_return T();
-  }
-
   asio::io_context context_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> keep_running_;
   std::vector<std::thread> threads_;

@@ -6,6 +6,7 @@
 #include <coraft/network.h>
 #include <coraft/tcp_network.h>
 
+#include "../support/awaited.h"
 #include "wire.pb.h"
 
 #include <asio/any_io_executor.hpp>
@@ -33,15 +34,6 @@
 
 namespace coraft::test {
 
-// Only against hangs: a correct network answers in milliseconds.
-inline constexpr std::chrono::seconds hang_limit{60};
-
-template <class T>
-T get(std::future<T>& future) {
-  if (future.wait_for(hang_limit) != std::future_status::ready) FAIL("no result within the hang limit");
-  return future.get();
-}
-
 // An io_context run by a few threads for the lifetime of the object.
 class io_threads {
  public:
@@ -50,11 +42,10 @@ class io_threads {
 
   asio::any_io_executor executor() { return io_.get_executor(); }
 
-  // Runs `task` on the io_context and waits for its result (or exception).
+  // Runs `task` on the io_context and waits for it, as awaited<T>::get().
   template <class T>
   T run(asio::awaitable<T> task) {
-    auto future = asio::co_spawn(io_, std::move(task), asio::use_future);
-    return get(future);
+    return run_awaited(io_.get_executor(), std::move(task));
   }
 
  private:

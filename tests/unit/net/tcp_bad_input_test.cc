@@ -6,13 +6,11 @@
 #include "net/framing.h"
 
 #include <asio/strand.hpp>
-#include <asio/use_future.hpp>
 
 namespace coraft {
 namespace {
 
 using test::fake_handler;
-using test::get;
 using test::node_options;
 
 message_header from_client(std::uint64_t request_id) {
@@ -52,7 +50,7 @@ struct served_client {
     handler.hold_appends();
     append_request held_request;
     static_cast<message_header&>(held_request) = from_client(7);
-    auto held = asio::co_spawn(asio::make_strand(io.executor()), client->append(held_request), asio::use_future);
+    test::awaited<append_response> held(asio::make_strand(io.executor()), client->append(held_request));
     io.run(handler.wait_held(1));
 
     asio::ip::tcp::socket socket(io.executor());
@@ -69,7 +67,7 @@ struct served_client {
     heartbeat.read_round = 8;
     CHECK(io.run(client->heartbeat(heartbeat)).read_round == 8);
     io.run(handler.release_held(false));
-    CHECK(get(held).request_id == 7);
+    CHECK(held.get().request_id == 7);
   }
 };
 

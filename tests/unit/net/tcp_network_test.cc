@@ -3,7 +3,6 @@
 #include "net_test_support.h"
 
 #include <asio/strand.hpp>
-#include <asio/use_future.hpp>
 
 #include <numeric>
 
@@ -11,7 +10,6 @@ namespace coraft {
 namespace {
 
 using test::fake_handler;
-using test::get;
 using test::local_address;
 using test::node_options;
 
@@ -131,9 +129,9 @@ TEST_CASE_METHOD(connected_pair, "pipelined calls get their own responses when t
   handler.hold_appends();
   constexpr std::uint64_t calls = 64;
   auto caller = asio::make_strand(io.executor());
-  std::vector<std::future<append_response>> answers;
+  std::vector<test::awaited<append_response>> answers;
   for (std::uint64_t number = 0; number < calls; ++number) {
-    answers.push_back(asio::co_spawn(caller, client->append(append_number(number)), asio::use_future));
+    answers.emplace_back(caller, client->append(append_number(number)));
   }
   // Every request reaches the handler while none is answered: nothing waits
   // for a response before sending the next request.
@@ -144,7 +142,7 @@ TEST_CASE_METHOD(connected_pair, "pipelined calls get their own responses when t
 
   io.run(handler.release_held(true));
   for (std::uint64_t number = 0; number < calls; ++number) {
-    auto answer = get(answers[number]);
+    auto answer = answers[number].get();
     CHECK(answer.request_id == number);
     CHECK(answer.match_index == expected_match(number));
   }
@@ -153,18 +151,18 @@ TEST_CASE_METHOD(connected_pair, "pipelined calls get their own responses when t
 TEST_CASE_METHOD(connected_pair, "a response the handler holds does not delay the others") {
   handler.hold_appends();
   auto caller = asio::make_strand(io.executor());
-  auto held = asio::co_spawn(caller, client->append(append_number(1)), asio::use_future);
+  test::awaited<append_response> held(caller, client->append(append_number(1)));
   io.run(handler.wait_held(1));
 
-  std::vector<std::future<heartbeat_response>> heartbeats;
+  std::vector<test::awaited<heartbeat_response>> heartbeats;
   for (std::uint64_t number = 100; number < 120; ++number) {
-    heartbeats.push_back(asio::co_spawn(caller, client->heartbeat(heartbeat_number(number)), asio::use_future));
+    heartbeats.emplace_back(caller, client->heartbeat(heartbeat_number(number)));
   }
-  for (std::uint64_t number = 100; number < 120; ++number) CHECK(get(heartbeats[number - 100]).read_round == number);
-  CHECK(held.wait_for(std::chrono::seconds(0)) == std::future_status::timeout);
+  for (std::uint64_t number = 100; number < 120; ++number) CHECK(heartbeats[number - 100].get().read_round == number);
+  CHECK_FALSE(held.finished());
 
   io.run(handler.release_held(false));
-  CHECK(get(held).match_index == expected_match(1));
+  CHECK(held.get().match_index == expected_match(1));
 }
 
 TEST_CASE_METHOD(connected_pair, "after a server restart a call fails cleanly and a later call reconnects") {
@@ -172,13 +170,13 @@ TEST_CASE_METHOD(connected_pair, "after a server restart a call fails cleanly an
 
   handler.hold_appends();
   auto caller = asio::make_strand(io.executor());
-  auto in_flight = asio::co_spawn(caller, client->append(append_number(2)), asio::use_future);
+  test::awaited<append_response> in_flight(caller, client->append(append_number(2)));
   io.run(handler.wait_held(1));
   auto port = server->port();
-  auto stopped = asio::co_spawn(io.executor(), server->stop(), asio::use_future);
-  CHECK_THROWS_AS(get(in_flight), std::system_error);
+  test::awaited<void> stopped(io.executor(), server->stop());
+  CHECK_THROWS_AS(in_flight.get(), std::system_error);
   io.run(handler.release_held(false));
-  get(stopped);
+  stopped.get();
   server.reset();
 
   CHECK_THROWS_AS(io.run(client->heartbeat(heartbeat_number(3))), std::system_error);

@@ -6,13 +6,11 @@
 #include "net/wire_codec.h"
 
 #include <asio/strand.hpp>
-#include <asio/use_future.hpp>
 
 namespace coraft {
 namespace {
 
 using test::fake_handler;
-using test::get;
 using test::node_options;
 
 constexpr std::size_t mib = 1 << 20;
@@ -66,7 +64,7 @@ TEST_CASE_METHOD(served_client, "a receiver that does not read holds the sender 
   constexpr std::size_t offered_chunks = 1024;  // 1 GiB, far more than any socket buffers
   test::generated_snapshot data(offered_chunks, mib);
   auto caller = asio::make_strand(io.executor());
-  auto transfer = asio::co_spawn(caller, client->install_snapshot(snapshot_offer(), data), asio::use_future);
+  test::awaited<snapshot_response> transfer(caller, client->install_snapshot(snapshot_offer(), data));
   io.run(handler.wait_held(1));
 
   // Wait until the sender stops reading its source: the data in flight has
@@ -88,7 +86,7 @@ TEST_CASE_METHOD(served_client, "a receiver that does not read holds the sender 
   CHECK(io.run(client->heartbeat(heartbeat)).read_round == 2);
 
   io.run(handler.release_held(false));
-  auto answer = get(transfer);
+  auto answer = transfer.get();
   CHECK_FALSE(answer.success);
   CHECK(data.chunks_produced() < offered_chunks);
 }
