@@ -146,14 +146,14 @@ bench_report run_benchmark(const bench_options& options) {
   report.machine = describe_machine(dir.path());
   report.load_average_before = load_average();
   // Measured while the group is not running, on a machine as quiet as it gets.
-  report.bound_before = measure_physical_bound(dir.path(), options.bound_samples, options.nodes);
+  report.bound_before = measure_physical_bound(dir.path(), options.bound_samples, options.nodes, options.payload_bytes);
   {
     const std::unique_ptr<cluster> group = start_cluster(options, dir.path());
     group->wait_for_leader(election_timeout);
     measure_all(*group, options, report.points);
     group->stop();
   }
-  report.bound_after = measure_physical_bound(dir.path(), options.bound_samples, options.nodes);
+  report.bound_after = measure_physical_bound(dir.path(), options.bound_samples, options.nodes, options.payload_bytes);
   report.bound = pooled(report.bound_before, report.bound_after);
   report.load_average_after = load_average();
   return report;

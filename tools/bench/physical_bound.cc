@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <string>
@@ -134,11 +135,14 @@ std::optional<double> physical_bound::shared_disk_floor_microseconds(unsigned ro
          1e3;
 }
 
-physical_bound measure_physical_bound(const fs::path& dir, std::size_t samples, std::size_t nodes) {
+physical_bound measure_physical_bound(const fs::path& dir, std::size_t samples, std::size_t nodes,
+                                      std::size_t payload_bytes) {
   physical_bound bound;
   bound.writers = nodes;
+  bound.concurrent_write_bytes = std::max<std::size_t>(payload_bytes, 1);
   bound.durable_append = measure_durable_append(dir, samples);
-  if (nodes > 1) bound.concurrent_durable_append = measure_durable_append(dir, samples, nodes);
+  if (nodes > 1)
+    bound.concurrent_durable_append = measure_durable_append(dir, samples, nodes, bound.concurrent_write_bytes);
   bound.round_trip = measure_loopback_round_trip(samples * 10);
   return bound;
 }
@@ -158,8 +162,9 @@ nlohmann::json to_json(const physical_bound& bound) {
       {"floor_1rtt_1fsync_us", bound.floor_microseconds(1)},
   };
   if (bound.concurrent_durable_append.count() != 0) {
-    out["fsync_4k_concurrent_us"] = latency_summary_json(bound.concurrent_durable_append);
-    out["fsync_4k_concurrent_us"]["writers"] = bound.writers;
+    out["fsync_concurrent_us"] = latency_summary_json(bound.concurrent_durable_append);
+    out["fsync_concurrent_us"]["writers"] = bound.writers;
+    out["fsync_concurrent_us"]["write_bytes"] = bound.concurrent_write_bytes;
   }
   return out;
 }

@@ -28,10 +28,14 @@ histogram measure_durable_append(const std::filesystem::path& dir, std::size_t s
 histogram measure_loopback_round_trip(std::size_t samples, std::size_t message_bytes = 64);
 
 struct physical_bound {
-  histogram durable_append;             // one writer
+  histogram durable_append;             // one writer of 4 KiB
   histogram concurrent_durable_append;  // one writer per node (empty with one node)
   histogram round_trip;
   std::size_t writers = 1;
+  // What each concurrent writer appends: one command's payload, about what a
+  // node's log write carries at one client, so that the shared-disk floor
+  // holds the disk's work for the commit measured.
+  std::size_t concurrent_write_bytes = 0;
 
   // The least a commit can take: one durable append plus `round_trips`.
   double floor_microseconds(unsigned round_trips) const;
@@ -40,7 +44,8 @@ struct physical_bound {
   std::optional<double> shared_disk_floor_microseconds(unsigned round_trips) const;
 };
 
-physical_bound measure_physical_bound(const std::filesystem::path& dir, std::size_t samples, std::size_t nodes);
+physical_bound measure_physical_bound(const std::filesystem::path& dir, std::size_t samples, std::size_t nodes,
+                                      std::size_t payload_bytes);
 // The samples of both measurements together.
 physical_bound pooled(const physical_bound& first, const physical_bound& second);
 nlohmann::json to_json(const physical_bound& bound);

@@ -173,7 +173,7 @@ void print_bound(std::ostream& out, const physical_bound& bound) {
   out << "bound: 4 KiB append + fdatasync p50 " << format_microseconds(percentile_us(bound.durable_append, 50))
       << " (p99 " << format_microseconds(percentile_us(bound.durable_append, 99)) << ")";
   if (bound.concurrent_durable_append.count() != 0) {
-    out << ", " << bound.writers << " writers at once p50 "
+    out << ", " << bound.writers << " writers of " << bound.concurrent_write_bytes << " B at once p50 "
         << format_microseconds(percentile_us(bound.concurrent_durable_append, 50));
   }
   out << "\n       loopback TCP round trip p50 " << format_microseconds(percentile_us(bound.round_trip, 50)) << " (p99 "
@@ -215,7 +215,7 @@ void print_floor_ratios(std::ostream& out, const bench_report& report) {
     if (figures.p50_over_shared_disk_floor) {
       out << "; " << format_fixed(*figures.p50_over_shared_disk_floor, 2) << " x "
           << format_microseconds(*figures.shared_disk_floor_microseconds) << " with " << report.bound.writers
-          << " fsyncs at once on the shared disk";
+          << " fsyncs of " << report.bound.concurrent_write_bytes << " B at once on the shared disk";
     }
     out << "\n";
   }

@@ -43,6 +43,13 @@ def check_report(report, expected_points, places):
     check_latency(report["bound"]["fsync_4k_us"], "bound.fsync_4k_us")
     check_latency(report["bound"]["loopback_rtt_us"], "bound.loopback_rtt_us")
     check_number(report["bound"]["floor_1rtt_1fsync_us"], "bound.floor_1rtt_1fsync_us", positive=True)
+    concurrent = report["bound"]["fsync_concurrent_us"]
+    check_latency(concurrent, "bound.fsync_concurrent_us")
+    if concurrent["writers"] != report["config"]["nodes"]:
+        sys.exit(f"bound.fsync_concurrent_us: {concurrent['writers']} writers for {report['config']['nodes']} nodes")
+    if concurrent["write_bytes"] != report["config"]["payload_bytes"]:
+        sys.exit(f"bound.fsync_concurrent_us: writes {concurrent['write_bytes']} B, the payload is "
+                 f"{report['config']['payload_bytes']} B")
     for measurement in ("fsync_4k_us", "loopback_rtt_us"):
         pooled = report["bound"][measurement]["samples"]
         parts = [report[half][measurement]["samples"] for half in ("bound_before", "bound_after")]
