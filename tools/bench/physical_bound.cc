@@ -8,14 +8,17 @@
 #include <nlohmann/json.hpp>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <string>
 #include <system_error>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace coraft::bench {
@@ -69,13 +72,74 @@ void append_samples(const fs::path& path, std::size_t samples, std::size_t write
   }
 }
 
+// Both ends of a loopback TCP connection, Nagle off.
+std::pair<asio::ip::tcp::socket, asio::ip::tcp::socket> connected_pair(asio::io_context& io) {
+  asio::ip::tcp::acceptor acceptor(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  asio::ip::tcp::socket near(io);
+  near.connect(acceptor.local_endpoint());
+  asio::ip::tcp::socket far = acceptor.accept();
+  near.set_option(asio::ip::tcp::no_delay(true));
+  far.set_option(asio::ip::tcp::no_delay(true));
+  return {std::move(near), std::move(far)};
+}
+
 // Echoes fixed-size messages until the peer closes the connection.
-void echo(asio::ip::tcp::acceptor& acceptor, std::size_t message_bytes) {
-  asio::ip::tcp::socket socket = acceptor.accept();
-  socket.set_option(asio::ip::tcp::no_delay(true));
+void echo(asio::ip::tcp::socket& socket, std::size_t message_bytes) {
   std::string message(message_bytes, '\0');
-  asio::error_code error;
-  while (asio::read(socket, asio::buffer(message), error) == message_bytes) asio::write(socket, asio::buffer(message));
+  asio::error_code closed;
+  while (asio::read(socket, asio::buffer(message), closed) == message_bytes) asio::write(socket, asio::buffer(message));
+}
+
+// A follower of the bare replication: makes each message durable in `file`,
+// then answers with one byte, until the leader closes the connection (which
+// it may do before taking every answer: it needs only a majority's).
+void append_and_answer(asio::ip::tcp::socket& socket, const fs::path& file, std::size_t bytes) {
+  scratch_file log(file);
+  std::string message(bytes, '\0');
+  const char answer = 1;
+  asio::error_code closed;
+  while (asio::read(socket, asio::buffer(message), closed) == bytes) {
+    log.append_durably(message);
+    if (asio::write(socket, asio::buffer(&answer, 1), closed) != 1) return;
+  }
+}
+
+// Waits until `needed` followers have answered all `sent` messages.
+// answers[i] counts follower i's answers so far: a slower follower's answers
+// to earlier messages are taken as they come. Throws when a follower has
+// closed its end.
+void await_answers(std::vector<asio::ip::tcp::socket>& followers, std::vector<std::size_t>& answers,
+                   std::size_t sent, std::size_t needed) {
+  std::vector<pollfd> ready(followers.size());
+  while (static_cast<std::size_t>(std::count(answers.begin(), answers.end(), sent)) < needed) {
+    for (std::size_t i = 0; i < followers.size(); ++i) ready[i] = {followers[i].native_handle(), POLLIN, 0};
+    if (::poll(ready.data(), ready.size(), -1) < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("poll");
+    }
+    for (std::size_t i = 0; i < followers.size(); ++i) {
+      std::array<char, 64> taken;
+      if (ready[i].revents != 0) answers[i] += followers[i].read_some(asio::buffer(taken));
+    }
+  }
+}
+
+// The leader's side of the bare replication: sends each message to every
+// follower before making it durable itself, as a Raft leader may.
+histogram lead_replication(std::vector<asio::ip::tcp::socket>& followers, const fs::path& file, std::size_t samples,
+                           std::size_t answers_needed, std::size_t bytes) {
+  scratch_file log(file);
+  const std::string message(bytes, 'x');
+  std::vector<std::size_t> answers(followers.size(), 0);
+  histogram latencies;
+  for (std::size_t sent = 1; sent <= samples; ++sent) {
+    const clock::time_point start = clock::now();
+    for (asio::ip::tcp::socket& follower : followers) asio::write(follower, asio::buffer(message));
+    log.append_durably(message);
+    await_answers(followers, answers, sent, answers_needed);
+    latencies.record(nanoseconds_since(start));
+  }
+  return latencies;
 }
 
 }  // namespace
@@ -103,22 +167,56 @@ histogram measure_durable_append(const fs::path& dir, std::size_t samples, std::
 
 histogram measure_loopback_round_trip(std::size_t samples, std::size_t message_bytes) {
   asio::io_context io;
-  asio::ip::tcp::acceptor acceptor(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  std::thread echoer([&] { echo(acceptor, message_bytes); });
+  auto [near, far] = connected_pair(io);
+  std::thread echoer([&echoing = far, message_bytes] { echo(echoing, message_bytes); });
   histogram latencies;
-  {
-    asio::ip::tcp::socket socket(io);
-    socket.connect(acceptor.local_endpoint());
-    socket.set_option(asio::ip::tcp::no_delay(true));
-    std::string message(message_bytes, 'x');
-    for (std::size_t i = 0; i < samples; ++i) {
-      const clock::time_point start = clock::now();
-      asio::write(socket, asio::buffer(message));
-      asio::read(socket, asio::buffer(message));
-      latencies.record(nanoseconds_since(start));
-    }
-  }  // closing the socket ends the echo
+  std::string message(message_bytes, 'x');
+  for (std::size_t i = 0; i < samples; ++i) {
+    const clock::time_point start = clock::now();
+    asio::write(near, asio::buffer(message));
+    asio::read(near, asio::buffer(message));
+    latencies.record(nanoseconds_since(start));
+  }
+  near.close();  // ends the echo
   echoer.join();
+  return latencies;
+}
+
+histogram measure_bare_replication(const fs::path& dir, std::size_t samples, std::size_t followers,
+                                   std::size_t answers_needed, std::size_t bytes) {
+  asio::io_context io;
+  std::vector<asio::ip::tcp::socket> leader_ends;
+  std::vector<asio::ip::tcp::socket> follower_ends;
+  for (std::size_t i = 0; i < followers; ++i) {
+    auto [near, far] = connected_pair(io);
+    leader_ends.push_back(std::move(near));
+    follower_ends.push_back(std::move(far));
+  }
+  // failures[0] is the leader's; a follower's failure explains the leader's.
+  std::vector<std::exception_ptr> failures(followers + 1);
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < followers; ++i) {
+    threads.emplace_back([&, i] {
+      try {
+        append_and_answer(follower_ends[i], dir / ("replication-probe-" + std::to_string(i + 1)), bytes);
+      } catch (...) {
+        failures[i + 1] = std::current_exception();
+      }
+      follower_ends[i].close();  // the leader then stops waiting for this follower
+    });
+  }
+  histogram latencies;
+  try {
+    latencies = lead_replication(leader_ends, dir / "replication-probe-0", samples, answers_needed, bytes);
+  } catch (...) {
+    failures[0] = std::current_exception();
+  }
+  leader_ends.clear();  // ends every follower's loop
+  for (std::thread& thread : threads) thread.join();
+  std::rotate(failures.begin(), failures.begin() + 1, failures.end());
+  for (const std::exception_ptr& failure : failures) {
+    if (failure) std::rethrow_exception(failure);
+  }
   return latencies;
 }
 
@@ -135,14 +233,26 @@ std::optional<double> physical_bound::shared_disk_floor_microseconds(unsigned ro
          1e3;
 }
 
+std::optional<double> physical_bound::bare_replication_microseconds(unsigned extra_round_trips) const {
+  if (bare_replication.count() == 0) return std::nullopt;
+  return (static_cast<double>(bare_replication.value_at_percentile(50)) +
+          extra_round_trips * static_cast<double>(round_trip.value_at_percentile(50))) /
+         1e3;
+}
+
 physical_bound measure_physical_bound(const fs::path& dir, std::size_t samples, std::size_t nodes,
                                       std::size_t payload_bytes) {
   physical_bound bound;
   bound.writers = nodes;
   bound.concurrent_write_bytes = std::max<std::size_t>(payload_bytes, 1);
   bound.durable_append = measure_durable_append(dir, samples);
-  if (nodes > 1)
+  if (nodes > 1) {
     bound.concurrent_durable_append = measure_durable_append(dir, samples, nodes, bound.concurrent_write_bytes);
+    bound.followers = nodes - 1;
+    bound.answers_needed = nodes / 2;  // with the leader, a majority
+    bound.bare_replication =
+        measure_bare_replication(dir, samples, bound.followers, bound.answers_needed, bound.concurrent_write_bytes);
+  }
   bound.round_trip = measure_loopback_round_trip(samples * 10);
   return bound;
 }
@@ -152,6 +262,7 @@ physical_bound pooled(const physical_bound& first, const physical_bound& second)
   both.durable_append.merge(second.durable_append);
   both.concurrent_durable_append.merge(second.concurrent_durable_append);
   both.round_trip.merge(second.round_trip);
+  both.bare_replication.merge(second.bare_replication);
   return both;
 }
 
@@ -165,6 +276,12 @@ nlohmann::json to_json(const physical_bound& bound) {
     out["fsync_concurrent_us"] = latency_summary_json(bound.concurrent_durable_append);
     out["fsync_concurrent_us"]["writers"] = bound.writers;
     out["fsync_concurrent_us"]["write_bytes"] = bound.concurrent_write_bytes;
+  }
+  if (bound.bare_replication.count() != 0) {
+    out["bare_replication_us"] = latency_summary_json(bound.bare_replication);
+    out["bare_replication_us"]["followers"] = bound.followers;
+    out["bare_replication_us"]["answers_needed"] = bound.answers_needed;
+    out["bare_replication_us"]["bytes"] = bound.concurrent_write_bytes;
   }
   return out;
 }

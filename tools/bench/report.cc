@@ -85,6 +85,10 @@ nlohmann::json point_json(const bench_report& report, const point_result& point)
     out["shared_disk_floor_us"] = *figures.shared_disk_floor_microseconds;
     out["p50_over_shared_disk_floor"] = *figures.p50_over_shared_disk_floor;
   }
+  if (figures.bare_replication_microseconds) {
+    out["bare_replication_us"] = *figures.bare_replication_microseconds;
+    out["p50_over_bare_replication"] = *figures.p50_over_bare_replication;
+  }
   return out;
 }
 
@@ -166,6 +170,11 @@ void print_bound_drift(std::ostream& out, const bench_report& report) {
         << format_microseconds(percentile_us(report.bound_before.concurrent_durable_append, 50)) << " then "
         << format_microseconds(percentile_us(report.bound_after.concurrent_durable_append, 50));
   }
+  if (report.bound.bare_replication.count() != 0) {
+    out << ", replication without Raft "
+        << format_microseconds(percentile_us(report.bound_before.bare_replication, 50)) << " then "
+        << format_microseconds(percentile_us(report.bound_after.bare_replication, 50));
+  }
   out << "; the floor pools both\n\n";
 }
 
@@ -179,6 +188,14 @@ void print_bound(std::ostream& out, const physical_bound& bound) {
   out << "\n       loopback TCP round trip p50 " << format_microseconds(percentile_us(bound.round_trip, 50)) << " (p99 "
       << format_microseconds(percentile_us(bound.round_trip, 99)) << ")\n"
       << "       floor, 1 round trip + 1 fsync: " << format_microseconds(bound.floor_microseconds(1)) << "\n";
+  if (bound.bare_replication.count() != 0) {
+    out << "       replication without Raft p50 " << format_microseconds(percentile_us(bound.bare_replication, 50))
+        << " (p99 " << format_microseconds(percentile_us(bound.bare_replication, 99)) << "): "
+        << bound.concurrent_write_bytes << " B sent to " << bound.followers
+        << " followers that append them with fdatasync and answer,\n"
+        << "         and appended so by the sender, until " << bound.answers_needed << " answer"
+        << (bound.answers_needed == 1 ? " is" : "s are") << " back\n";
+  }
 }
 
 void print_points(std::ostream& out, const bench_report& report) {
@@ -216,6 +233,11 @@ void print_floor_ratios(std::ostream& out, const bench_report& report) {
       out << "; " << format_fixed(*figures.p50_over_shared_disk_floor, 2) << " x "
           << format_microseconds(*figures.shared_disk_floor_microseconds) << " with " << report.bound.writers
           << " fsyncs of " << report.bound.concurrent_write_bytes << " B at once on the shared disk";
+    }
+    if (figures.p50_over_bare_replication) {
+      out << ";\n    " << format_fixed(*figures.p50_over_bare_replication, 2) << " x "
+          << format_microseconds(*figures.bare_replication_microseconds)
+          << ", the same appends and round trips without Raft";
     }
     out << "\n";
   }
@@ -280,6 +302,11 @@ point_figures figures_of(const bench_report& report, const point_result& point) 
     figures.shared_disk_floor_microseconds = report.bound.shared_disk_floor_microseconds(round_trips);
     if (figures.shared_disk_floor_microseconds)
       figures.p50_over_shared_disk_floor = p50 / *figures.shared_disk_floor_microseconds;
+    if (replicated_over_tcp) {
+      figures.bare_replication_microseconds = report.bound.bare_replication_microseconds(round_trips - 1);
+      if (figures.bare_replication_microseconds)
+        figures.p50_over_bare_replication = p50 / *figures.bare_replication_microseconds;
+    }
   }
   return figures;
 }

@@ -34,6 +34,11 @@ struct point_figures {
   // The same with the nodes' appends sharing one disk at once (more than one node).
   std::optional<double> shared_disk_floor_microseconds;
   std::optional<double> p50_over_shared_disk_floor;
+  // The same commit's work done by a bare program (physical_bound's
+  // bare_replication, plus the client's round trip for tcp clients), and the
+  // p50 over it: what coraft adds to the machine's own costs (real mode only).
+  std::optional<double> bare_replication_microseconds;
+  std::optional<double> p50_over_bare_replication;
 };
 
 point_figures figures_of(const bench_report& report, const point_result& point);

@@ -50,7 +50,14 @@ def check_report(report, expected_points, places):
     if concurrent["write_bytes"] != report["config"]["payload_bytes"]:
         sys.exit(f"bound.fsync_concurrent_us: writes {concurrent['write_bytes']} B, the payload is "
                  f"{report['config']['payload_bytes']} B")
-    for measurement in ("fsync_4k_us", "loopback_rtt_us"):
+    bare = report["bound"]["bare_replication_us"]
+    check_latency(bare, "bound.bare_replication_us")
+    nodes = report["config"]["nodes"]
+    if (bare["followers"], bare["answers_needed"], bare["bytes"]) != (nodes - 1, nodes // 2,
+                                                                        report["config"]["payload_bytes"]):
+        sys.exit(f"bound.bare_replication_us: {bare['followers']} followers, {bare['answers_needed']} answers, "
+                 f"{bare['bytes']} B for {nodes} nodes and {report['config']['payload_bytes']} B commands")
+    for measurement in ("fsync_4k_us", "loopback_rtt_us", "bare_replication_us"):
         pooled = report["bound"][measurement]["samples"]
         parts = [report[half][measurement]["samples"] for half in ("bound_before", "bound_after")]
         if pooled != sum(parts) or 0 in parts:
@@ -96,6 +103,7 @@ def main():
                 check_number(node["cpu_s"], "node cpu_s", positive=True)
                 check_number(node["peak_rss_mib"], "node peak_rss_mib", positive=True)
             check_number(point["p50_over_floor"], "p50_over_floor", positive=True)
+            check_number(point["p50_over_bare_replication"], "p50_over_bare_replication", positive=True)
     print("coraft-bench output is well formed")
 
 
