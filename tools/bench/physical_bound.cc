@@ -248,10 +248,8 @@ physical_bound measure_physical_bound(const fs::path& dir, std::size_t samples, 
   bound.durable_append = measure_durable_append(dir, samples);
   if (nodes > 1) {
     bound.concurrent_durable_append = measure_durable_append(dir, samples, nodes, bound.concurrent_write_bytes);
-    bound.followers = nodes - 1;
-    bound.answers_needed = nodes / 2;  // with the leader, a majority
-    bound.bare_replication =
-        measure_bare_replication(dir, samples, bound.followers, bound.answers_needed, bound.concurrent_write_bytes);
+    bound.bare_replication = measure_bare_replication(dir, samples, bound.followers(), bound.answers_needed(),
+                                                      bound.concurrent_write_bytes);
   }
   bound.round_trip = measure_loopback_round_trip(samples * 10);
   return bound;
@@ -279,8 +277,8 @@ nlohmann::json to_json(const physical_bound& bound) {
   }
   if (bound.bare_replication.count() != 0) {
     out["bare_replication_us"] = latency_summary_json(bound.bare_replication);
-    out["bare_replication_us"]["followers"] = bound.followers;
-    out["bare_replication_us"]["answers_needed"] = bound.answers_needed;
+    out["bare_replication_us"]["followers"] = bound.followers();
+    out["bare_replication_us"]["answers_needed"] = bound.answers_needed();
     out["bare_replication_us"]["bytes"] = bound.concurrent_write_bytes;
   }
   return out;

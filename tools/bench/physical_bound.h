@@ -52,8 +52,11 @@ struct physical_bound {
   // `concurrent_write_bytes` per message and append (empty with one node):
   // what a real-mode commit needs of the machine, wake-ups included.
   histogram bare_replication;
-  std::size_t followers = 0;
-  std::size_t answers_needed = 0;
+
+  // Of `writers` nodes, the followers of one leader, and how many of them
+  // must answer to make a majority with the leader.
+  std::size_t followers() const { return writers - 1; }
+  std::size_t answers_needed() const { return writers / 2; }
 
   // The least a commit can take: one durable append plus `round_trips`.
   double floor_microseconds(unsigned round_trips) const;

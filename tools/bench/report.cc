@@ -190,11 +190,11 @@ void print_bound(std::ostream& out, const physical_bound& bound) {
       << "       floor, 1 round trip + 1 fsync: " << format_microseconds(bound.floor_microseconds(1)) << "\n";
   if (bound.bare_replication.count() != 0) {
     out << "       replication without Raft p50 " << format_microseconds(percentile_us(bound.bare_replication, 50))
-        << " (p99 " << format_microseconds(percentile_us(bound.bare_replication, 99)) << "): "
-        << bound.concurrent_write_bytes << " B sent to " << bound.followers
-        << " followers that append them with fdatasync and answer,\n"
-        << "         and appended so by the sender, until " << bound.answers_needed << " answer"
-        << (bound.answers_needed == 1 ? " is" : "s are") << " back\n";
+        << " (p99 " << format_microseconds(percentile_us(bound.bare_replication, 99)) << "): a thread sends "
+        << bound.concurrent_write_bytes << " B to " << bound.followers()
+        << " followers\n         and appends them with fdatasync; they do the same and answer; done at "
+        << bound.answers_needed() << " answer"
+        << (bound.answers_needed() == 1 ? "" : "s") << "\n";
   }
 }
 
