@@ -72,6 +72,20 @@ void append_samples(const fs::path& path, std::size_t samples, std::size_t write
   }
 }
 
+// Rethrows the first failure recorded, if any (one slot per thread).
+void rethrow_first(const std::vector<std::exception_ptr>& failures) {
+  for (const std::exception_ptr& failure : failures) {
+    if (failure) std::rethrow_exception(failure);
+  }
+}
+
+// The p50 of `latency` plus `round_trips` loopback round trips' p50, in µs.
+double p50_plus_round_trips(const histogram& latency, unsigned round_trips, const histogram& round_trip) {
+  return (static_cast<double>(latency.value_at_percentile(50)) +
+          round_trips * static_cast<double>(round_trip.value_at_percentile(50))) /
+         1e3;
+}
+
 // Both ends of a loopback TCP connection, Nagle off.
 std::pair<asio::ip::tcp::socket, asio::ip::tcp::socket> connected_pair(asio::io_context& io) {
   asio::ip::tcp::acceptor acceptor(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
@@ -159,9 +173,7 @@ histogram measure_durable_append(const fs::path& dir, std::size_t samples, std::
     });
   }
   for (std::thread& thread : threads) thread.join();
-  for (const std::exception_ptr& failure : failures) {
-    if (failure) std::rethrow_exception(failure);
-  }
+  rethrow_first(failures);
   return latencies;
 }
 
@@ -192,52 +204,44 @@ histogram measure_bare_replication(const fs::path& dir, std::size_t samples, std
     leader_ends.push_back(std::move(near));
     follower_ends.push_back(std::move(far));
   }
-  // failures[0] is the leader's; a follower's failure explains the leader's.
-  std::vector<std::exception_ptr> failures(followers + 1);
+  std::vector<std::exception_ptr> follower_failures(followers);
   std::vector<std::thread> threads;
   for (std::size_t i = 0; i < followers; ++i) {
     threads.emplace_back([&, i] {
       try {
         append_and_answer(follower_ends[i], dir / ("replication-probe-" + std::to_string(i + 1)), bytes);
       } catch (...) {
-        failures[i + 1] = std::current_exception();
+        follower_failures[i] = std::current_exception();
       }
       follower_ends[i].close();  // the leader then stops waiting for this follower
     });
   }
   histogram latencies;
+  std::exception_ptr leader_failure;
   try {
     latencies = lead_replication(leader_ends, dir / "replication-probe-0", samples, answers_needed, bytes);
   } catch (...) {
-    failures[0] = std::current_exception();
+    leader_failure = std::current_exception();
   }
   leader_ends.clear();  // ends every follower's loop
   for (std::thread& thread : threads) thread.join();
-  std::rotate(failures.begin(), failures.begin() + 1, failures.end());
-  for (const std::exception_ptr& failure : failures) {
-    if (failure) std::rethrow_exception(failure);
-  }
+  rethrow_first(follower_failures);  // a follower's failure explains the leader's
+  if (leader_failure) std::rethrow_exception(leader_failure);
   return latencies;
 }
 
 double physical_bound::floor_microseconds(unsigned round_trips) const {
-  return (static_cast<double>(durable_append.value_at_percentile(50)) +
-          round_trips * static_cast<double>(round_trip.value_at_percentile(50))) /
-         1e3;
+  return p50_plus_round_trips(durable_append, round_trips, round_trip);
 }
 
 std::optional<double> physical_bound::shared_disk_floor_microseconds(unsigned round_trips) const {
   if (concurrent_durable_append.count() == 0) return std::nullopt;
-  return (static_cast<double>(concurrent_durable_append.value_at_percentile(50)) +
-          round_trips * static_cast<double>(round_trip.value_at_percentile(50))) /
-         1e3;
+  return p50_plus_round_trips(concurrent_durable_append, round_trips, round_trip);
 }
 
 std::optional<double> physical_bound::bare_replication_microseconds(unsigned extra_round_trips) const {
   if (bare_replication.count() == 0) return std::nullopt;
-  return (static_cast<double>(bare_replication.value_at_percentile(50)) +
-          extra_round_trips * static_cast<double>(round_trip.value_at_percentile(50))) /
-         1e3;
+  return p50_plus_round_trips(bare_replication, extra_round_trips, round_trip);
 }
 
 physical_bound measure_physical_bound(const fs::path& dir, std::size_t samples, std::size_t nodes,
