@@ -160,21 +160,22 @@ void print_header(std::ostream& out, const bench_report& report) {
       << format_fixed(report.load_average_after[0], 2) << " after\n\n";
 }
 
+// One measurement's p50 before the points and after them.
+std::string p50_before_then_after(const bench_report& report, histogram physical_bound::*measurement) {
+  return format_microseconds(percentile_us(report.bound_before.*measurement, 50)) + " then " +
+         format_microseconds(percentile_us(report.bound_after.*measurement, 50));
+}
+
 // How far the disk moved between the two measurements that `bound` pools.
 void print_bound_drift(std::ostream& out, const bench_report& report) {
   out << "       measured before and after the points: fsync p50 "
-      << format_microseconds(percentile_us(report.bound_before.durable_append, 50)) << " then "
-      << format_microseconds(percentile_us(report.bound_after.durable_append, 50));
+      << p50_before_then_after(report, &physical_bound::durable_append);
   if (report.bound.concurrent_durable_append.count() != 0) {
     out << ", " << report.bound.writers << " writers "
-        << format_microseconds(percentile_us(report.bound_before.concurrent_durable_append, 50)) << " then "
-        << format_microseconds(percentile_us(report.bound_after.concurrent_durable_append, 50));
+        << p50_before_then_after(report, &physical_bound::concurrent_durable_append);
   }
-  if (report.bound.bare_replication.count() != 0) {
-    out << ", replication without Raft "
-        << format_microseconds(percentile_us(report.bound_before.bare_replication, 50)) << " then "
-        << format_microseconds(percentile_us(report.bound_after.bare_replication, 50));
-  }
+  if (report.bound.bare_replication.count() != 0)
+    out << ", replication without Raft " << p50_before_then_after(report, &physical_bound::bare_replication);
   out << "; the floor pools both\n\n";
 }
 
