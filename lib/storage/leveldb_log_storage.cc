@@ -2,10 +2,12 @@
 
 #include "log.pb.h"
 #include "storage/leveldb_support.h"
+#include "storage/preallocated_log.h"
 
 #include <leveldb/db.h>
 #include <leveldb/write_batch.h>
 
+#include <filesystem>
 #include <sstream>
 #include <system_error>
 
@@ -106,10 +108,15 @@ std::unique_ptr<leveldb_log_storage> leveldb_log_storage::open(const std::string
   leveldb::Options db_options;
   db_options.create_if_missing = options.create_if_missing;
   // Refuse to open over a damaged write-ahead log rather than skip the damaged
-  // records (a torn record at its very end is still accepted: that is the write
-  // a crash interrupted).
+  // records (a record cut short at its very end is still dropped quietly: that
+  // is the write a crash interrupted).
   db_options.paranoid_checks = true;
-  if (options.env) db_options.env = options.env;
+  if (options.env) {
+    db_options.env = options.env;
+  } else {
+    if (std::filesystem::is_directory(path)) storage::cut_unwritten_tails(path);
+    db_options.env = &storage::preallocating_env();
+  }
   leveldb::DB* db = nullptr;
   const leveldb::Status status = leveldb::DB::Open(db_options, path, &db);
   if (!status.ok()) throw_io_error(path, "open", status);

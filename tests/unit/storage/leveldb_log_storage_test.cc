@@ -1,5 +1,7 @@
 #include <coraft/leveldb_log_storage.h>
 
+#include "storage/durable_files.h"
+#include "storage/preallocated_log.h"
 #include "storage_conformance.h"
 #include "temporary_directory.h"
 
@@ -246,12 +248,13 @@ TEST_CASE("leveldb_log_storage refuses to open over a damaged write-ahead log in
     if (file.path().extension() == ".log") write_ahead_logs.push_back(file.path());
   }
   REQUIRE(write_ahead_logs.size() == 1);
-  const auto size = std::filesystem::file_size(write_ahead_logs.front());
-  REQUIRE(size > 0);
+  // The records, not the zeroed space after them (storage/preallocated_log.h).
+  const auto records = storage::written_length(storage::read_small_file(write_ahead_logs.front()).value());
+  REQUIRE(records > 0);
   std::fstream damaged(write_ahead_logs.front(), std::ios::in | std::ios::out | std::ios::binary);
-  damaged.seekg(static_cast<std::streamoff>(size / 2));
+  damaged.seekg(static_cast<std::streamoff>(records / 2));
   const char byte = static_cast<char>(damaged.get());
-  damaged.seekp(static_cast<std::streamoff>(size / 2));
+  damaged.seekp(static_cast<std::streamoff>(records / 2));
   damaged.put(static_cast<char>(~byte));
   damaged.close();
   CHECK_THROWS_WITH(factory->open(false), Contains("open failed") && Contains("Corruption"));
