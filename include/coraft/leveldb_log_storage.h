@@ -21,8 +21,10 @@ namespace coraft {
 struct leveldb_log_options {
   // Create an empty database when `path` holds none; otherwise open() fails.
   bool create_if_missing = true;
-  // The file system LevelDB works on; nullptr means the real one. Tests pass an
-  // in-memory or fault-injecting Env. Not owned: it must outlive the storage.
+  // The file system LevelDB works on; nullptr means the real one, with
+  // LevelDB's write-ahead log written into space zeroed ahead of it (see
+  // below). Tests pass an in-memory or fault-injecting Env, used as it is.
+  // Not owned: it must outlive the storage.
   leveldb::Env* env = nullptr;
 };
 
@@ -34,6 +36,13 @@ struct leveldb_log_options {
 //   "m/purged"                          stored.LogId          (absent: nothing purged)
 // Every write() and purge() is one WriteBatch written with sync, so a crash
 // leaves each of them wholly applied or not at all.
+//
+// On the real file system LevelDB's write-ahead log files grow 1 MiB of zeros
+// at a time ahead of their records, so that each sync overwrites space the
+// file already has instead of growing it, and spares the file system the
+// inode write that growing costs. open() first cuts each log file back to its
+// last whole record when only zeros follow it (or one record a crash cut
+// short, then zeros); any other damage still makes open() fail.
 //
 // Failures throw std::system_error (std::errc::io_error) whose message names the
 // operation and LevelDB's status, or, for a record that does not decode or an
