@@ -15,6 +15,17 @@ void put_string(std::string& out, std::string_view value) {
   out += value;
 }
 
+void store_little_endian(char* out, std::uint64_t value, std::size_t width) {
+  for (std::size_t byte = 0; byte < width; ++byte) out[byte] = static_cast<char>(value >> (8 * byte));
+}
+
+std::uint64_t load_little_endian(std::string_view bytes, std::size_t width) {
+  std::uint64_t value = 0;
+  for (std::size_t byte = 0; byte < width; ++byte)
+    value |= std::uint64_t(static_cast<unsigned char>(bytes[byte])) << (8 * byte);
+  return value;
+}
+
 std::optional<std::uint64_t> reader::varint() {
   std::uint64_t value = 0;
   for (int shift = 0; shift < 64 && !rest_.empty(); shift += 7) {

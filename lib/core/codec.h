@@ -1,7 +1,10 @@
 // A compact binary encoding shared by coraft's own formats: LEB128 varints and
 // length-prefixed strings. Readers return nullopt on truncated or bad input.
+// Also fixed-width little-endian numbers, as the frame headers of coraft's
+// snapshots and of LevelDB's log carry them.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -11,6 +14,12 @@ namespace coraft::codec {
 
 void put_varint(std::string& out, std::uint64_t value);
 void put_string(std::string& out, std::string_view value);
+
+// The low `width` bytes (at most 8) of `value` into out[0, width), least
+// significant first; load_little_endian reads them back from `bytes`, which
+// must hold at least `width` bytes.
+void store_little_endian(char* out, std::uint64_t value, std::size_t width);
+std::uint64_t load_little_endian(std::string_view bytes, std::size_t width);
 
 class reader {
  public:

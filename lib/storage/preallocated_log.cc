@@ -1,5 +1,6 @@
 #include "storage/preallocated_log.h"
 
+#include "core/codec.h"
 #include "net/crc32c.h"
 #include "storage/durable_files.h"
 
@@ -24,7 +25,10 @@ namespace {
 // 7-byte header (masked CRC-32C of type and data, 2-byte length, type) and its
 // data; a block's last bytes too few for a header are zero padding.
 constexpr std::size_t block_bytes = 32 << 10;
-constexpr std::size_t header_bytes = 7;
+constexpr std::size_t crc_bytes = 4;
+constexpr std::size_t length_bytes = 2;
+constexpr std::size_t type_offset = crc_bytes + length_bytes;
+constexpr std::size_t header_bytes = type_offset + 1;
 constexpr unsigned last_record_type = 4;  // FULL 1, FIRST 2, MIDDLE 3, LAST 4
 constexpr std::uint32_t crc_mask_delta = 0xa282ead8u;
 
@@ -35,19 +39,15 @@ constexpr std::size_t zeroed_chunk_bytes = 1 << 20;
 // LevelDB flushes after every record; larger runs of appends are written in pieces.
 constexpr std::size_t buffered_bytes = 64 << 10;
 
-unsigned byte_at(std::string_view log, std::size_t at) { return static_cast<unsigned char>(log[at]); }
-
 std::uint32_t unmasked_crc(std::string_view log, std::size_t at) {
-  std::uint32_t masked = byte_at(log, at) | byte_at(log, at + 1) << 8 | byte_at(log, at + 2) << 16 |
-                         std::uint32_t{byte_at(log, at + 3)} << 24;
-  std::uint32_t rotated = masked - crc_mask_delta;
+  const auto rotated = static_cast<std::uint32_t>(codec::load_little_endian(log.substr(at), crc_bytes) - crc_mask_delta);
   return (rotated >> 17) | (rotated << 15);
 }
 
 // Where the record at `at` ends by its header; a header cut short claims at least itself.
 std::size_t claimed_end(std::string_view log, std::size_t at) {
   if (at + header_bytes > log.size()) return at + header_bytes;
-  return at + header_bytes + (byte_at(log, at + 4) | byte_at(log, at + 5) << 8);
+  return at + header_bytes + codec::load_little_endian(log.substr(at + crc_bytes), length_bytes);
 }
 
 // The end of the whole, intact record at `at`, or nullopt when none starts there.
@@ -55,9 +55,9 @@ std::optional<std::size_t> record_end(std::string_view log, std::size_t at) {
   const std::size_t limit = std::min(log.size(), (at / block_bytes + 1) * block_bytes);
   const std::size_t end = claimed_end(log, at);
   if (end > limit) return std::nullopt;
-  const unsigned type = byte_at(log, at + 6);
+  const unsigned type = static_cast<unsigned char>(log[at + type_offset]);
   if (type == 0 || type > last_record_type) return std::nullopt;
-  if (net::crc32c(0, log.substr(at + 6, end - at - 6)) != unmasked_crc(log, at)) return std::nullopt;
+  if (net::crc32c(0, log.substr(at + type_offset, end - at - type_offset)) != unmasked_crc(log, at)) return std::nullopt;
   return end;
 }
 

@@ -14,18 +14,8 @@ constexpr char end_type = 'e';
 
 constexpr std::size_t type_bytes = 1;
 constexpr std::size_t length_bytes = 4;
-constexpr std::size_t frame_header_bytes = type_bytes + length_bytes + 4;
-
-void store_little_endian(char* out, std::uint32_t number) {
-  for (std::size_t byte = 0; byte < 4; ++byte) out[byte] = static_cast<char>(number >> (8 * byte));
-}
-
-std::uint32_t load_little_endian(std::string_view bytes) {
-  std::uint32_t number = 0;
-  for (std::size_t byte = 0; byte < 4; ++byte)
-    number |= std::uint32_t(static_cast<unsigned char>(bytes[byte])) << (8 * byte);
-  return number;
-}
+constexpr std::size_t crc_bytes = 4;
+constexpr std::size_t frame_header_bytes = type_bytes + length_bytes + crc_bytes;
 
 std::uint32_t header_crc(std::string_view frame) { return net::crc32c(0, frame.substr(0, type_bytes + length_bytes)); }
 
@@ -45,8 +35,8 @@ std::string snapshot_encoder::seal(char type, std::string frame) {
                             "snapshot stream: a frame of " + std::to_string(body_bytes) + " bytes");
   }
   frame[0] = type;
-  store_little_endian(frame.data() + type_bytes, static_cast<std::uint32_t>(body_bytes));
-  store_little_endian(frame.data() + type_bytes + length_bytes, header_crc(frame));
+  codec::store_little_endian(frame.data() + type_bytes, body_bytes, length_bytes);
+  codec::store_little_endian(frame.data() + type_bytes + length_bytes, header_crc(frame), crc_bytes);
   if (type != end_type) {
     stream_bytes_ += frame.size();
     stream_crc_ = net::crc32c(stream_crc_, frame);
@@ -109,10 +99,10 @@ std::size_t snapshot_decoder::consume(std::string_view bytes) {
   while (bytes.size() - consumed >= frame_header_bytes) {
     const std::string_view rest = bytes.substr(consumed);
     if (ended_) fail("data follows the end frame");
-    if (load_little_endian(rest.substr(type_bytes + length_bytes)) != header_crc(rest)) {
+    if (codec::load_little_endian(rest.substr(type_bytes + length_bytes), crc_bytes) != header_crc(rest)) {
       fail("the frame header at byte " + std::to_string(stream_bytes_) + " is damaged");
     }
-    const std::size_t frame_bytes = frame_header_bytes + load_little_endian(rest.substr(type_bytes));
+    const std::size_t frame_bytes = frame_header_bytes + codec::load_little_endian(rest.substr(type_bytes), length_bytes);
     if (rest.size() < frame_bytes) break;
     const std::string_view frame = rest.substr(0, frame_bytes);
     handle(frame[0], frame, frame.substr(frame_header_bytes));
