@@ -1,5 +1,6 @@
 #include <coraft/leveldb_log_storage.h>
 
+#include "file_damage.h"
 #include "storage/durable_files.h"
 #include "storage/preallocated_log.h"
 #include "storage_conformance.h"
@@ -11,7 +12,6 @@
 
 #include <atomic>
 #include <filesystem>
-#include <fstream>
 
 using namespace coraft;
 using namespace coraft::testing;
@@ -251,12 +251,7 @@ TEST_CASE("leveldb_log_storage refuses to open over a damaged write-ahead log in
   // The records, not the zeroed space after them (storage/preallocated_log.h).
   const auto records = storage::written_length(storage::read_small_file(write_ahead_logs.front()).value());
   REQUIRE(records > 0);
-  std::fstream damaged(write_ahead_logs.front(), std::ios::in | std::ios::out | std::ios::binary);
-  damaged.seekg(static_cast<std::streamoff>(records / 2));
-  const char byte = static_cast<char>(damaged.get());
-  damaged.seekp(static_cast<std::streamoff>(records / 2));
-  damaged.put(static_cast<char>(~byte));
-  damaged.close();
+  flip_byte(write_ahead_logs.front(), records / 2);
   CHECK_THROWS_WITH(factory->open(false), Contains("open failed") && Contains("Corruption"));
 }
 

@@ -4,13 +4,13 @@
 #include <coraft/leveldb_log_storage.h>
 
 #include "storage/durable_files.h"
+#include "file_damage.h"
 #include "storage/preallocated_log.h"
 #include "storage_conformance.h"
 #include "temporary_directory.h"
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 
 using namespace coraft;
 using namespace coraft::testing;
@@ -42,17 +42,6 @@ std::filesystem::path current_log_file(const std::filesystem::path& database) {
 }
 
 std::string contents_of(const std::filesystem::path& file) { return storage::read_small_file(file).value(); }
-
-void overwrite(const std::filesystem::path& file, std::size_t offset, const std::string& bytes) {
-  std::fstream stream(file, std::ios::in | std::ios::out | std::ios::binary);
-  stream.seekp(static_cast<std::streamoff>(offset));
-  stream.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  REQUIRE(stream.good());
-}
-
-void flip_byte(const std::filesystem::path& file, std::size_t offset) {
-  overwrite(file, offset, std::string(1, static_cast<char>(~contents_of(file)[offset])));
-}
 
 // A database written and still open, and a copy of its files taken meanwhile:
 // what a SIGKILL of the writer leaves on the disk.
