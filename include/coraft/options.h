@@ -44,6 +44,17 @@ struct protocol_options {
   // catches up (a slow state machine then holds back the queue, not memory).
   std::uint64_t max_unapplied_bytes = 64u << 20;
 
+  // How followers learn that the commit index moved when no append is going
+  // to them anyway. false: the next heartbeat tells them, so a follower's state
+  // machine may trail by up to heartbeat_interval_ticks at low load. true: the
+  // leader sends each follower with nothing in flight an empty append at once,
+  // which costs a message and its answer per commit at low load (raft-rs calls
+  // the false case skip_bcast_commit). Either way the leader commits and answers
+  // proposals at the same moment, appends always carry the commit index, and
+  // follower reads are unaffected: the heartbeat round that confirms a read
+  // carries it.
+  bool announce_commit_at_once = false;
+
   // Trial elections: a node that cannot win never raises the cluster's term.
   bool pre_vote = true;
   // A leader that has not heard from a quorum for an election timeout steps down;

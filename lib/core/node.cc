@@ -742,7 +742,7 @@ void node::maybe_commit() {
   if (reached <= commit_ || log_.term_at(reached) != term_) return;
   uncommitted_bytes_ -= log_.payload_bytes(commit_ + 1, reached);
   commit_ = reached;
-  commit_to_announce_ = true;
+  if (options_.announce_commit_at_once) commit_to_announce_ = true;
   leader_state& leader = *leading();
   for (const pending_read& read : std::exchange(leader.reads_before_first_commit, {})) serve_read(leader, read);
   advance_config();

@@ -347,7 +347,7 @@ class node {
   std::vector<read_state> reads_ready_;
   std::vector<failed_read> reads_failed_;
   bool replication_due_ = false;         // leader: entries may be ready to send at the next drain
-  bool commit_to_announce_ = false;      // leader: commit_ advanced since the last drain
+  bool commit_to_announce_ = false;      // leader: commit_ advanced since the last drain (announce_commit_at_once only)
 
   // Durability bookkeeping.
   bool hard_state_dirty_ = false;      // term_/voted_for_ changed since the last write handed out

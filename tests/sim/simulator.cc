@@ -243,6 +243,8 @@ class world {
 
   void start() {
     snapshot_every_ = uniform(cfg_.snapshot_every_min_entries, cfg_.snapshot_every_max_entries);
+    protocol_ = cfg_.protocol;
+    if (cfg_.vary_commit_announcement) protocol_.announce_commit_at_once = uniform(0, 1) == 1;
     for (int i = 1; i <= cfg_.nodes + cfg_.spares; ++i) {
       sim_node& n = nodes_[node_id(i)];
       n.id = node_id(i);
@@ -304,7 +306,7 @@ class world {
       n.store = n.disk.snapshot->store;
       n.applied_config = n.disk.snapshot->meta.config;
     }
-    n.core.emplace(n.id, cfg_.protocol, std::move(restored), random_());
+    n.core.emplace(n.id, protocol_, std::move(restored), random_());
     ++n.incarnation;
     n.digest = core::digest_of(*n.core);
     n.observed_role = core::role::follower;
@@ -941,6 +943,7 @@ class world {
   bool quiet_ = false;
   std::uint64_t next_read_id_ = 0;
   std::uint64_t snapshot_every_ = 0;  // applied entries between snapshots, per seed
+  protocol_options protocol_;         // cfg_.protocol with this seed's choices
   std::uint64_t next_offer_id_ = 0;
   std::set<std::uint64_t> snapshot_offers_;  // offers awaiting their answer
 

@@ -64,6 +64,9 @@ struct config {
   std::uint64_t max_entries_kept_after_snapshot = 50;
   fault_profile faults = fault_profile::heavy();
   protocol_options protocol = default_protocol();
+  // When set, each seed picks protocol.announce_commit_at_once at random, so
+  // that a run of seeds covers both ways followers learn the commit index.
+  bool vary_commit_announcement = true;
   // Test-only breakage, to show the checkers can fail: the simulated disk
   // reports a write durable as soon as it is issued, though a crash still
   // loses it (a follower acknowledging before its log is durable).

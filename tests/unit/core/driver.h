@@ -23,6 +23,9 @@ inline protocol_options test_options() {
   options.heartbeat_interval_ticks = 2;
   options.pre_vote = false;
   options.check_quorum = false;
+  // Most tests settle and then compare the followers with the leader; the
+  // default, announcing on the next heartbeat, has tests of its own.
+  options.announce_commit_at_once = true;
   return options;
 }
 

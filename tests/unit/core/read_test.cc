@@ -134,6 +134,22 @@ TEST_CASE("a follower read asks the leader for its read index") {
   CHECK(outcomes.ready[0].index == c[1]->commit_index());
 }
 
+TEST_CASE("a follower read needs no announcement of the commit: the round confirming it carries the commit index") {
+  protocol_options options = test_options();
+  options.announce_commit_at_once = false;
+  cluster c({1, 2, 3}, options);
+  c.elect(1);
+  REQUIRE_FALSE(c[1].propose("a").error);
+  c.settle();
+  REQUIRE(c[2]->commit_index() < c[1]->commit_index());
+  c[2].apply_input([](core::node& n) { n.read_index(12, read_mode::follower); });
+  auto outcomes = drain_reads(c, 2);
+  REQUIRE(outcomes.ready.size() == 1);
+  CHECK(outcomes.ready[0].index == c[1]->commit_index());
+  CHECK(c[2]->commit_index() >= outcomes.ready[0].index);
+  CHECK(c.applied(2) == c.applied(1));
+}
+
 TEST_CASE("a follower read fails when the follower knows no leader, or its leader changes") {
   cluster c({1, 2, 3});
   c[2].apply_input([](core::node& n) { n.read_index(1, read_mode::follower); });

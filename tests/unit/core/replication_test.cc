@@ -122,6 +122,78 @@ TEST_CASE("heartbeats carry a commit index no higher than what the follower hold
   CHECK(to2[0].commit == c[1]->commit_index());
 }
 
+namespace {
+
+protocol_options announcing_on_heartbeats() {
+  protocol_options options = test_options();
+  options.announce_commit_at_once = false;
+  return options;
+}
+
+// Appends without entries that `c` delivers from now on.
+void record_empty_appends(cluster& c, std::vector<append_request>& empty) {
+  c.filter = [&](node_id, const message& m) {
+    if (auto* append = std::get_if<append_request>(&m.body); append && append->entries.empty())
+      empty.push_back(*append);
+    return true;
+  };
+}
+
+}  // namespace
+
+TEST_CASE("by default followers learn a new commit index from the next heartbeat, with no empty append") {
+  cluster c({1, 2, 3}, announcing_on_heartbeats());
+  c.elect(1);
+  c.tick(1, 2);
+  c.settle();
+  std::vector<append_request> empty;
+  record_empty_appends(c, empty);
+  REQUIRE_FALSE(c[1].propose("a").error);
+  c.settle();
+  const index_t entry = c[1]->log().last_index();
+  CHECK(c[1]->commit_index() == entry);  // the leader commits as soon as a quorum holds the entry
+  CHECK(c.applied(1).back().payload == shared_bytes(std::string("a")));
+  CHECK(empty.empty());
+  for (std::uint64_t follower : {2, 3}) CHECK(c[follower]->commit_index() < entry);
+  c.tick(1, 2);
+  c.settle();
+  CHECK(empty.empty());
+  for (std::uint64_t follower : {2, 3}) {
+    CHECK(c[follower]->commit_index() == entry);
+    CHECK(c.applied(follower) == c.applied(1));
+  }
+}
+
+TEST_CASE("by default the next append carries the commit index the followers were not told") {
+  cluster c({1, 2, 3}, announcing_on_heartbeats());
+  c.elect(1);
+  c.tick(1, 2);
+  c.settle();
+  REQUIRE_FALSE(c[1].propose("a").error);
+  c.settle();
+  const index_t first = c[1]->log().last_index();
+  REQUIRE(c[2]->commit_index() < first);
+  REQUIRE_FALSE(c[1].propose("b").error);
+  auto appends = appends_to(c[1].drain(), 2);
+  REQUIRE(appends.size() == 1);
+  CHECK(appends[0].leader_commit == first);
+}
+
+TEST_CASE("with announce_commit_at_once the leader tells followers with nothing in flight at once") {
+  cluster c({1, 2, 3});
+  REQUIRE(test_options().announce_commit_at_once);
+  c.elect(1);
+  c.settle();
+  std::vector<append_request> empty;
+  record_empty_appends(c, empty);
+  REQUIRE_FALSE(c[1].propose("a").error);
+  c.settle();
+  const index_t entry = c[1]->log().last_index();
+  REQUIRE(empty.size() == 2);
+  for (const append_request& announcement : empty) CHECK(announcement.leader_commit == entry);
+  for (std::uint64_t follower : {2, 3}) CHECK(c[follower]->commit_index() == entry);
+}
+
 TEST_CASE("an entry from an earlier term on a majority is not committed until one of the current term is (Figure 8)") {
   // Raft's Figure 8: entry e (term 1, index 3) was replicated by an old leader
   // to some members. Node 1 now leads term 3. Even once e is on a majority
