@@ -130,13 +130,17 @@ protocol_options announcing_on_heartbeats() {
   return options;
 }
 
-// Appends without entries that `c` delivers from now on.
-void record_empty_appends(cluster& c, std::vector<append_request>& empty) {
+// Records in `empty` every append without entries that `c` delivers from now
+// on, then has node 1 commit the command "a". Returns its index.
+index_t commit_recording_empty_appends(cluster& c, std::vector<append_request>& empty) {
   c.filter = [&](node_id, const message& m) {
     if (auto* append = std::get_if<append_request>(&m.body); append && append->entries.empty())
       empty.push_back(*append);
     return true;
   };
+  REQUIRE_FALSE(c[1].propose("a").error);
+  c.settle();
+  return c[1]->log().last_index();
 }
 
 }  // namespace
@@ -147,10 +151,7 @@ TEST_CASE("by default followers learn a new commit index from the next heartbeat
   c.tick(1, 2);
   c.settle();
   std::vector<append_request> empty;
-  record_empty_appends(c, empty);
-  REQUIRE_FALSE(c[1].propose("a").error);
-  c.settle();
-  const index_t entry = c[1]->log().last_index();
+  const index_t entry = commit_recording_empty_appends(c, empty);
   CHECK(c[1]->commit_index() == entry);  // the leader commits as soon as a quorum holds the entry
   CHECK(c.applied(1).back().payload == shared_bytes(std::string("a")));
   CHECK(empty.empty());
@@ -185,10 +186,7 @@ TEST_CASE("with announce_commit_at_once the leader tells followers with nothing 
   c.elect(1);
   c.settle();
   std::vector<append_request> empty;
-  record_empty_appends(c, empty);
-  REQUIRE_FALSE(c[1].propose("a").error);
-  c.settle();
-  const index_t entry = c[1]->log().last_index();
+  const index_t entry = commit_recording_empty_appends(c, empty);
   REQUIRE(empty.size() == 2);
   for (const append_request& announcement : empty) CHECK(announcement.leader_commit == entry);
   for (std::uint64_t follower : {2, 3}) CHECK(c[follower]->commit_index() == entry);
