@@ -29,6 +29,14 @@ inline protocol_options test_options() {
   return options;
 }
 
+// test_options() with the library's default: followers learn a new commit
+// index from the next append or heartbeat.
+inline protocol_options announcing_commit_on_heartbeats() {
+  protocol_options options = test_options();
+  options.announce_commit_at_once = false;
+  return options;
+}
+
 inline membership voters(std::initializer_list<std::uint64_t> ids) {
   membership config;
   for (auto id : ids) config.voters.insert(node_id(id));

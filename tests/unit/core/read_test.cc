@@ -135,9 +135,7 @@ TEST_CASE("a follower read asks the leader for its read index") {
 }
 
 TEST_CASE("a follower read needs no announcement of the commit: the round confirming it carries the commit index") {
-  protocol_options options = test_options();
-  options.announce_commit_at_once = false;
-  cluster c({1, 2, 3}, options);
+  cluster c({1, 2, 3}, announcing_commit_on_heartbeats());
   c.elect(1);
   REQUIRE_FALSE(c[1].propose("a").error);
   c.settle();

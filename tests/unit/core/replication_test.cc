@@ -124,12 +124,6 @@ TEST_CASE("heartbeats carry a commit index no higher than what the follower hold
 
 namespace {
 
-protocol_options announcing_on_heartbeats() {
-  protocol_options options = test_options();
-  options.announce_commit_at_once = false;
-  return options;
-}
-
 // Records in `empty` every append without entries that `c` delivers from now
 // on, then has node 1 commit the command "a". Returns its index.
 index_t commit_recording_empty_appends(cluster& c, std::vector<append_request>& empty) {
@@ -146,7 +140,7 @@ index_t commit_recording_empty_appends(cluster& c, std::vector<append_request>& 
 }  // namespace
 
 TEST_CASE("by default followers learn a new commit index from the next heartbeat, with no empty append") {
-  cluster c({1, 2, 3}, announcing_on_heartbeats());
+  cluster c({1, 2, 3}, announcing_commit_on_heartbeats());
   c.elect(1);
   c.tick(1, 2);
   c.settle();
@@ -166,7 +160,7 @@ TEST_CASE("by default followers learn a new commit index from the next heartbeat
 }
 
 TEST_CASE("by default the next append carries the commit index the followers were not told") {
-  cluster c({1, 2, 3}, announcing_on_heartbeats());
+  cluster c({1, 2, 3}, announcing_commit_on_heartbeats());
   c.elect(1);
   c.tick(1, 2);
   c.settle();
