@@ -3,8 +3,8 @@
 // write, while damage to synced records is still refused.
 #include <coraft/leveldb_log_storage.h>
 
-#include "storage/durable_files.h"
 #include "file_damage.h"
+#include "storage/durable_files.h"
 #include "storage/preallocated_log.h"
 #include "storage_conformance.h"
 #include "temporary_directory.h"
