@@ -5,6 +5,7 @@
 #include <coraft/kv_store.h>
 
 #include <asio/co_spawn.hpp>
+#include <asio/experimental/concurrent_channel.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
@@ -41,8 +42,9 @@ std::chrono::nanoseconds from_seconds(double s) {
 // Shared by every coroutine of one run; each touches it from any thread.
 class load_state {
  public:
-  load_state(proposer propose, load_spec spec)
-      : propose_(std::move(propose)),
+  load_state(const asio::any_io_executor& executor, proposer propose, load_spec spec)
+      : all_ended_(executor, 1),
+        propose_(std::move(propose)),
         spec_(std::move(spec)),
         started_(clock::now()),
         window_start_(started_ + spec_.warmup),
@@ -81,9 +83,12 @@ class load_state {
       std::lock_guard lock(mutex_);
       if (!first_error_) first_error_ = error;
     }
-    running_.fetch_sub(1, std::memory_order_acq_rel);
+    if (running_.fetch_sub(1, std::memory_order_acq_rel) == 1) all_ended_.try_send(asio::error_code(), true);
   }
-  bool idle() const { return running_.load(std::memory_order_acquire) == 0; }
+  // Until every task started has ended, woken by the last one: a timer
+  // polling for it would wake the thread it runs on (in the leader's process,
+  // the leader's io thread) a thousand times a second during the measurement.
+  asio::awaitable<void> all_ended() { co_await all_ended_.async_receive(asio::use_awaitable); }
   void rethrow_first_error() const {
     if (first_error_) std::rethrow_exception(first_error_);
   }
@@ -122,6 +127,8 @@ class load_state {
     return place < spec_.ops;
   }
 
+  // Holds the one signal of task_ended() that the count reached 0.
+  asio::experimental::concurrent_channel<void(asio::error_code, bool)> all_ended_;
   const proposer propose_;
   const load_spec spec_;
   const clock::time_point started_;
@@ -285,7 +292,10 @@ load_result load_result_from_json(const nlohmann::json& json) {
 
 asio::awaitable<load_result> run_load(asio::any_io_executor executor, proposer propose, load_spec spec) {
   if (spec.clients == 0) throw std::invalid_argument("load: at least one client");
-  auto state = std::make_shared<load_state>(std::move(propose), std::move(spec));
+  auto state = std::make_shared<load_state>(executor, std::move(propose), std::move(spec));
+  // Counted as a task while it spawns the others, so that the count cannot
+  // reach 0 before all of them are started.
+  state->task_started();
   for (std::size_t client = 0; client < state->spec().clients; ++client) {
     if (state->spec().rate > 0) {
       spawn_tracked(state, executor, open_loop_client(state, client));
@@ -294,8 +304,9 @@ asio::awaitable<load_result> run_load(asio::any_io_executor executor, proposer p
     }
   }
   if (state->spec().progress) spawn_tracked(state, executor, report_progress(state));
+  state->task_ended(nullptr);
   // Every coroutine holds the state; the run is over once none is left.
-  while (!state->idle()) co_await pause(1ms);
+  co_await state->all_ended();
   state->rethrow_first_error();
   co_return state->summary();
 }
