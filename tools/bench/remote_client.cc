@@ -68,12 +68,11 @@ void remote_client::send(std::string command, engine::completion<std::string> do
   asio::co_spawn(strand_, flush(shared_from_this()), engine::logging_completion("remote client"));
 }
 
-void remote_client::answer(std::uint64_t id, std::error_code outcome) {
+void remote_client::answer(std::uint64_t id, std::error_code outcome, engine::answer_batch<std::string>& answers) {
   const auto waiter = waiting_.find(id);
   if (waiter == waiting_.end()) return;  // not ours: ignored
-  engine::completion<std::string> done = std::move(waiter->second);
+  answers.add(waiter->second, outcome ? result<std::string>(outcome) : result<std::string>(std::string()));
   waiting_.erase(waiter);
-  done(outcome ? result<std::string>(outcome) : result<std::string>(std::string()));
 }
 
 void remote_client::fail_all(std::error_code reason) {
@@ -92,6 +91,8 @@ asio::awaitable<void> remote_client::read_responses(std::shared_ptr<remote_clien
       co_return;
     }
     reader.filled(bytes);
+    // The answers of one read resume their waiters with one post, not one each.
+    engine::answer_batch<std::string> answers;
     while (std::optional<std::string_view> body = reader.next_frame()) {
       const std::optional<wire::response> response = wire::parse_response(*body);
       if (!response) {
@@ -99,8 +100,9 @@ asio::awaitable<void> remote_client::read_responses(std::shared_ptr<remote_clien
         self->socket_.close();
         co_return;
       }
-      self->answer(response->id, wire::status_error(response->status));
+      self->answer(response->id, wire::status_error(response->status), answers);
     }
+    answers.post();
   }
 }
 

@@ -37,7 +37,8 @@ class remote_client : public std::enable_shared_from_this<remote_client> {
 
  private:
   void send(std::string command, engine::completion<std::string> done);
-  void answer(std::uint64_t id, std::error_code outcome);
+  // Hands the waiter of request `id`, if it is ours, to `answers`.
+  void answer(std::uint64_t id, std::error_code outcome, engine::answer_batch<std::string>& answers);
   void fail_all(std::error_code reason);
   static asio::awaitable<void> read_responses(std::shared_ptr<remote_client> self);
   static asio::awaitable<void> flush(std::shared_ptr<remote_client> self);
