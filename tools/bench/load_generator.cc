@@ -77,6 +77,15 @@ class load_state {
     }
   }
 
+  // A proposal due at `due`, in the window, goes out at `now`.
+  void note_sent_late(clock::time_point due, clock::time_point now) {
+    if (due < window_start_ || finished_by(due)) return;
+    const clock::rep late = (now - due).count();
+    clock::rep latest = latest_send_.load(std::memory_order_relaxed);
+    while (late > latest && !latest_send_.compare_exchange_weak(latest, late, std::memory_order_relaxed)) {
+    }
+  }
+
   void task_started() { running_.fetch_add(1, std::memory_order_relaxed); }
   void task_ended(std::exception_ptr error) {
     if (error) {
@@ -104,6 +113,7 @@ class load_state {
   load_result summary() const {
     load_result out;
     out.latency = latency_;
+    out.latest_send = clock::duration(latest_send_.load());
     const clock::time_point end =
         spec_.ops != 0 ? clock::time_point(clock::duration(ops_window_end_.load())) : window_end_;
     out.window_seconds = std::chrono::duration<double>(end - window_start_).count();
@@ -140,6 +150,7 @@ class load_state {
   std::atomic<std::uint64_t> succeeded_{0};
   std::array<std::atomic<std::uint64_t>, failure_kinds> failed_{};
   std::atomic<std::uint64_t> succeeded_in_run_{0};
+  std::atomic<clock::rep> latest_send_{0};  // see load_result::latest_send
   // With an op count: answers counted so far, and when the last counted came.
   std::atomic<std::uint64_t> answered_in_window_{0};
   std::atomic<clock::rep> ops_window_end_{0};
@@ -182,14 +193,19 @@ asio::awaitable<void> open_loop_client(std::shared_ptr<load_state> state, std::s
   const asio::any_io_executor executor = co_await asio::this_coro::executor;
   const auto clients = static_cast<double>(state->spec().clients);
   const auto interval = std::chrono::duration_cast<clock::duration>(from_seconds(clients / state->spec().rate));
-  clock::time_point due =
-      state->started() + interval * static_cast<clock::rep>(client) / static_cast<clock::rep>(state->spec().clients);
+  open_loop_schedule schedule(
+      state->started() + interval * static_cast<clock::rep>(client) / static_cast<clock::rep>(state->spec().clients),
+      interval);
   asio::steady_timer timer(executor);
-  while (!state->finished_by(due)) {
-    timer.expires_at(due);
+  while (!state->finished_by(schedule.next())) {
+    timer.expires_at(schedule.next());
     co_await timer.async_wait(asio::use_awaitable);
-    spawn_tracked(state, executor, propose_once(state, client, due));
-    due += interval;
+    const clock::time_point now = clock::now();
+    state->note_sent_late(schedule.next(), now);
+    for (const clock::time_point due : schedule.take_until(now)) {
+      if (state->finished_by(due)) break;
+      spawn_tracked(state, executor, propose_once(state, client, due));
+    }
   }
 }
 
@@ -234,6 +250,12 @@ asio::awaitable<void> report_progress(std::shared_ptr<load_state> state) {
 
 }  // namespace
 
+std::vector<open_loop_schedule::clock::time_point> open_loop_schedule::take_until(clock::time_point now) {
+  std::vector<clock::time_point> due{next_};
+  for (next_ += interval_; next_ <= now; next_ += interval_) due.push_back(next_);
+  return due;
+}
+
 failure_kind classify(std::error_code error) {
   if (error == errc::overloaded) return failure_kind::overloaded;
   if (error == errc::not_leader) return failure_kind::not_leader;
@@ -273,6 +295,7 @@ nlohmann::json to_json(const load_result& result) {
   nlohmann::json failed = nlohmann::json::object();
   for (std::size_t k = 0; k < failure_kinds; ++k) failed[std::string(failure_names[k])] = result.failed[k];
   return {{"latency", result.latency.to_json()},
+          {"latest_send_s", to_seconds(result.latest_send)},
           {"window_s", result.window_seconds},
           {"succeeded", result.succeeded},
           {"failed", failed},
@@ -282,6 +305,7 @@ nlohmann::json to_json(const load_result& result) {
 load_result load_result_from_json(const nlohmann::json& json) {
   load_result result;
   result.latency = histogram::from_json(json.at("latency"));
+  result.latest_send = from_seconds(json.at("latest_send_s").get<double>());
   result.window_seconds = json.at("window_s").get<double>();
   result.succeeded = json.at("succeeded").get<std::uint64_t>();
   for (std::size_t k = 0; k < failure_kinds; ++k)

@@ -29,6 +29,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace coraft::bench {
 
@@ -59,6 +60,10 @@ std::string_view to_string(failure_kind kind);
 
 struct load_result {
   histogram latency;  // nanoseconds, of the proposals that succeeded in the window
+  // Open loop: the most a proposal due in the window went out after its due
+  // time. Latency counts from the due time, so a generator that falls behind
+  // (its threads saturated) shows here rather than passing for the group's.
+  std::chrono::nanoseconds latest_send{0};
   double window_seconds = 0;
   std::uint64_t succeeded = 0;                        // in the window
   std::array<std::uint64_t, failure_kinds> failed{};  // in the window, by failure_kind
@@ -73,6 +78,24 @@ struct load_result {
 nlohmann::json to_json(const load_result& result);
 // Throws nlohmann::json::exception or std::invalid_argument on malformed input.
 load_result load_result_from_json(const nlohmann::json& json);
+
+// When one open-loop client's proposals are due: every `interval` from `first`.
+class open_loop_schedule {
+ public:
+  using clock = std::chrono::steady_clock;
+  open_loop_schedule(clock::time_point first, clock::duration interval) : next_(first), interval_(interval) {}
+
+  clock::time_point next() const { return next_; }
+  // The due times up to `now`, oldest first, and at least the next one (a
+  // timer never wakes early); the schedule moves past them. All of them, not
+  // one: under overload the timer wakes late, and a client that sent one
+  // proposal per wake-up would fall ever further behind its schedule.
+  std::vector<clock::time_point> take_until(clock::time_point now);
+
+ private:
+  clock::time_point next_;
+  clock::duration interval_;
+};
 
 // One proposal of client number `client` (0 <= client < clients): the state
 // machine's answer or an error. Called on the executor given to run_load; it

@@ -72,6 +72,7 @@ def check_report(report, expected_points, places):
         for field in ("ops_per_s", "mib_per_s", "cpu_s_per_1000_ops", "entries_per_write", "window_s"):
             check_number(point[field], f"{where}.{field}", positive=True)
         check_number(point["leader_entries_per_message"], f"{where}.leader_entries_per_message")
+        check_number(point["latest_send_us"], f"{where}.latest_send_us")
         check_latency(point["latency_us"], f"{where}.latency_us")
         if len(point["nodes"]) != report["config"]["nodes"]:
             sys.exit(f"{where}: one sample per node expected")
@@ -104,6 +105,17 @@ def main():
                 check_number(node["peak_rss_mib"], "node peak_rss_mib", positive=True)
             check_number(point["p50_over_floor"], "p50_over_floor", positive=True)
             check_number(point["p50_over_bare_replication"], "p50_over_bare_replication", positive=True)
+
+        rate = 400
+        report = run_bench(bench, ["--mode", "real", "--nodes", "3", "--clients", "4", "--clients-in", "leader",
+                                   "--rate", str(rate), "--data-dir", scratch])
+        for point in check_report(report, 1, ["leader"]):
+            if point["open_loop_rate"] != rate:
+                sys.exit(f"open loop: offered {point['open_loop_rate']}/s, asked for {rate}/s")
+            # Answers in the window are at most what fell due in it, and the few
+            # due just before it.
+            if point["ops_per_s"] > 1.1 * rate:
+                sys.exit(f"open loop: {point['ops_per_s']} ops/s answered, {rate}/s offered")
     print("coraft-bench output is well formed")
 
 
