@@ -34,8 +34,17 @@ struct leveldb_log_options {
 //   "m/hard_state"                      stored.HardState      (absent: never saved)
 //   "m/committed"                       stored.CommittedIndex (absent: never saved)
 //   "m/purged"                          stored.LogId          (absent: nothing purged)
+//   "m/deleted"                         stored.DeletedThrough (absent: as m/purged)
 // Every write() and purge() is one WriteBatch written with sync, so a crash
 // leaves each of them wholly applied or not at all.
+//
+// purge() of entries the log holds writes only the purged id; the purged
+// entries' keys are deleted afterwards, a slice with each write() (at least
+// as many as the write adds, and at least 128), and m/deleted records how far.
+// One batch deleting a whole snapshot interval's keys (100,000 by default)
+// held up the writes behind it for tens of milliseconds; spread over the
+// writes, it costs each of them a little instead. Purged entries are never
+// read again, whether or not their keys are gone yet.
 //
 // On the real file system LevelDB's write-ahead log files grow 1 MiB of zeros
 // at a time ahead of their records, so that each sync overwrites space the
@@ -79,12 +88,19 @@ class leveldb_log_storage final : public log_storage {
   void check_write(const log_write& batch) const;
   void check_writable(std::string_view operation) const;
   void commit(leveldb::WriteBatch& batch, std::string_view operation);
+  // Adds to `batch` the deletion of up to `budget` keys of purged entries and
+  // returns how far they then reach.
+  index_t delete_purged_keys(leveldb::WriteBatch& batch, std::size_t budget) const;
 
   const std::string path_;
   const std::unique_ptr<leveldb::DB> db_;
   // What the database holds, cached so that read_log_state() costs nothing.
   // Changes only after a batch is durable.
   log_state state_;
+  // Every entry key at or below this index is deleted. Invariant:
+  // deleted_through_ <= state_.purged.index; the keys in between are purged
+  // entries not yet deleted.
+  index_t deleted_through_;
   // Set when a write or purge failed; see fail-stop above.
   bool failed_ = false;
 };

@@ -7,6 +7,7 @@
 #include <leveldb/db.h>
 #include <leveldb/write_batch.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <sstream>
 #include <system_error>
@@ -26,6 +27,10 @@ constexpr std::string_view entry_keys_end = "f";
 constexpr std::string_view hard_state_key = "m/hard_state";
 constexpr std::string_view committed_key = "m/committed";
 constexpr std::string_view purged_key = "m/purged";
+constexpr std::string_view deleted_key = "m/deleted";
+// Keys of purged entries a write deletes at least (see the header), so that a
+// one-entry write still clears a purge's backlog in a few hundred writes.
+constexpr std::size_t purged_keys_deleted_per_write = 128;
 
 std::string entry_key(index_t index) {
   std::string key(1, entry_prefix);
@@ -94,6 +99,12 @@ std::string encode(index_t committed) {
   return message.SerializeAsString();
 }
 
+std::string encode_deleted_through(index_t index) {
+  stored::DeletedThrough message;
+  message.set_index(index.value);
+  return message.SerializeAsString();
+}
+
 std::string encode(log_id id) {
   stored::LogId message;
   message.set_term(id.term.value);
@@ -131,12 +142,18 @@ leveldb_log_storage::leveldb_log_storage(std::string path, std::unique_ptr<level
 leveldb_log_storage::~leveldb_log_storage() = default;
 
 // Seeks straight to the entry after the purged id rather than to the first entry
-// key, so that the tombstones purges leave in front of the log are not scanned.
+// key, so that neither the tombstones purges leave in front of the log nor
+// purged entries not yet deleted are scanned.
 void leveldb_log_storage::recover_log_state() {
   log_id purged;
   if (auto value = get(purged_key)) {
     auto message = decode<stored::LogId>(path_, purged_key, *value);
     purged = {term_t(message.term()), index_t(message.index())};
+  }
+  deleted_through_ = purged.index;  // what databases without m/deleted hold
+  if (auto value = get(deleted_key)) {
+    deleted_through_ = index_t(decode<stored::DeletedThrough>(path_, deleted_key, *value).index());
+    if (deleted_through_ > purged.index) throw_corruption(path_, deleted_key, "reaches beyond the purged id");
   }
   std::unique_ptr<leveldb::Iterator> cursor(db_->NewIterator(checked_reads()));
   cursor->Seek(entry_key(purged.index + 1));
@@ -149,7 +166,7 @@ void leveldb_log_storage::recover_log_state() {
   }
   const std::optional<index_t> last = cursor->Valid() ? index_of_entry_key(view(cursor->key())) : std::nullopt;
   if (!cursor->status().ok()) throw_io_error(path_, "recover the log state", cursor->status());
-  if (!last) {
+  if (!last || *last <= purged.index) {  // no entry, or only purged ones not yet deleted
     state_ = {purged, purged};
     return;
   }
@@ -271,22 +288,43 @@ asio::awaitable<void> leveldb_log_storage::write(log_write batch) {
   }
   if (batch.state) update.Put(slice(hard_state_key), encode(*batch.state));
   if (batch.committed) update.Put(slice(committed_key), encode(*batch.committed));
+  const index_t deleted_through =
+      delete_purged_keys(update, std::max(batch.entries.size(), purged_keys_deleted_per_write));
   commit(update, "write");
   if (!batch.entries.empty()) state_.last = batch.entries.back().id();
+  deleted_through_ = deleted_through;
   co_return;
 }
 
+index_t leveldb_log_storage::delete_purged_keys(leveldb::WriteBatch& batch, std::size_t budget) const {
+  const index_t through = std::min(state_.purged.index, deleted_through_ + budget);
+  if (through == deleted_through_) return through;
+  for (index_t index = deleted_through_ + 1; index <= through; ++index) batch.Delete(entry_key(index));
+  batch.Put(slice(deleted_key), encode_deleted_through(through));
+  return through;
+}
+
+// Entries the log holds up to `upto` are left for later writes to delete (see
+// the header). A log that does not hold `upto` was superseded by an installed
+// snapshot: every stored key goes at once, since entries above `upto.index`
+// would otherwise read as part of the new log; this is rare and the log then
+// usually short.
 asio::awaitable<void> leveldb_log_storage::purge(log_id upto) {
   check_writable("purge");
   if (upto.index <= state_.purged.index) co_return;
   const bool log_holds_upto = upto.index <= state_.last.index && term_at(upto.index) == upto.term;
-  const index_t discard_through = log_holds_upto ? upto.index : state_.last.index;
   leveldb::WriteBatch update;
-  for (index_t index = state_.purged.index + 1; index <= discard_through; ++index) update.Delete(entry_key(index));
+  if (!log_holds_upto) {
+    for (index_t index = deleted_through_ + 1; index <= state_.last.index; ++index) update.Delete(entry_key(index));
+    update.Put(slice(deleted_key), encode_deleted_through(upto.index));
+  }
   update.Put(slice(purged_key), encode(upto));
   commit(update, "purge");
   state_.purged = upto;
-  if (!log_holds_upto) state_.last = upto;
+  if (!log_holds_upto) {
+    state_.last = upto;
+    deleted_through_ = upto.index;
+  }
 }
 
 }  // namespace coraft

@@ -1,7 +1,7 @@
 // A writer process appends to a leveldb_log_storage and reports every write that
 // returned; the test kills it with SIGKILL at a random moment, again and again
 // on the same database, and checks that every acknowledged entry survived and
-// that no write survived in part.
+// that no write survived in part, while the writer also purges.
 #include <coraft/leveldb_log_storage.h>
 
 #include "child_process.h"
@@ -25,15 +25,21 @@ constexpr std::uint64_t most_acknowledgements_before_kill = 60;
 constexpr std::uint64_t most_entries_per_write = 40;
 // Stops a writer that nobody kills from filling the disk.
 constexpr int most_writes_per_writer = 1'000;
+// Every this many writes the writer purges all but the last entries_kept, so
+// that kills also land amid purges and the deletions later writes carry.
+constexpr int writes_per_purge = 8;
+constexpr std::uint64_t entries_kept = 50;
 
 // Every entry's content follows from its index, so that a reader can tell an
 // intact entry from a damaged or misplaced one. Payloads up to 8 KiB make large
 // writes that LevelDB's log spreads over several blocks and system calls, where
 // a kill can tear them.
+term_t expected_term(std::uint64_t index) { return term_t(1 + index / 100); }
+
 log_entry expected_entry(std::uint64_t index) {
   std::string payload = "entry " + std::to_string(index) + " ";
   payload.resize(payload.size() + (index * 7'919) % 8'192, static_cast<char>('a' + index % 26));
-  return {term_t(1 + index / 100), index_t(index), entry_kind::command, shared_bytes(std::move(payload))};
+  return {expected_term(index), index_t(index), entry_kind::command, shared_bytes(std::move(payload))};
 }
 
 std::vector<log_entry> expected_entries(std::uint64_t first, std::uint64_t last) {
@@ -63,6 +69,10 @@ void run_writer(const std::string& path, std::uint64_t seed, const reporter& rep
     last += std::uniform_int_distribution<std::uint64_t>(1, most_entries_per_write)(random);
     log.write(write_through(first, last));
     reports.send(std::to_string(last));
+    if (write % writes_per_purge == writes_per_purge - 1 && last > entries_kept) {
+      const std::uint64_t upto = last - entries_kept;
+      log.purge({expected_term(upto), index_t(upto)});
+    }
   }
 }
 
@@ -121,9 +131,12 @@ TEST_CASE("every write acknowledged before a SIGKILL survives it, and no write s
   INFO(acknowledged << " entries acknowledged in all");
   blocking_log log(leveldb_log_storage::open(path, {false, nullptr}));
   const log_state state = log.state();
-  CHECK(state.purged == log_id{});
   REQUIRE(state.last.index.value >= acknowledged);
+  REQUIRE(state.purged.index < state.last.index);  // a purge keeps entries_kept
+  REQUIRE(state.purged.index > index_t(0));        // a round of more than writes_per_purge writes purged
+  CHECK(state.purged.term == expected_term(state.purged.index.value));
   CHECK(log.hard() == hard_state{term_t(state.last.index.value), node_id(1)});
   CHECK(log.committed() == state.last.index);
-  CHECK(log.entries(index_t(1), state.last.index) == expected_entries(1, state.last.index.value));
+  CHECK(log.entries(state.purged.index + 1, state.last.index) ==
+        expected_entries(state.purged.index.value + 1, state.last.index.value));
 }

@@ -178,9 +178,55 @@ TEST_CASE("leveldb_log_storage keys entries by big-endian index and leaves no re
     log.write(append(make_entries(1, 300, 1)));
     log.write(append(make_entries(290, 295, 2)));
     log.purge({term_t(1), index_t(100)});
+    log.write(append(make_entries(296, 296, 2)));
   }
   auto db = factory->open_database();
-  CHECK(stored_entry_indexes(*db) == sequence(101, 295));
+  CHECK(stored_entry_indexes(*db) == sequence(101, 296));
+}
+
+TEST_CASE("leveldb_log_storage leaves a purge's keys to the writes after it, and they delete them all") {
+  auto factory = leveldb_storage_factory::in_memory();
+  auto stored = [&] { return stored_entry_indexes(*factory->open_database()); };
+  auto log = std::make_unique<blocking_log>(factory->create());
+  log->write(append(make_entries(1, 1000, 1)));
+  log->purge({term_t(1), index_t(900)});
+  CHECK(log->state().purged == log_id{term_t(1), index_t(900)});
+
+  SECTION("the purge alone deletes nothing, and a reopen still starts the log after the purged id") {
+    log.reset();
+    CHECK(stored() == sequence(1, 1000));
+    blocking_log reopened(factory->open(false));
+    CHECK(reopened.state().purged == log_id{term_t(1), index_t(900)});
+    CHECK(reopened.entries(index_t(901), index_t(1000)) == make_entries(901, 1000, 1));
+  }
+  SECTION("a one-entry write deletes 128 keys, and a reopen goes on from there") {
+    log->write(append(make_entries(1001, 1001, 1)));
+    log.reset();
+    CHECK(stored() == sequence(129, 1001));
+    {
+      blocking_log reopened(factory->open(false));
+      for (std::uint64_t index = 1002; index <= 1008; ++index) reopened.write(append(make_entries(index, index, 1)));
+      CHECK(reopened.entries(index_t(901), index_t(1008)) == make_entries(901, 1008, 1));
+    }
+    CHECK(stored() == sequence(901, 1008));
+  }
+  SECTION("a write of more entries deletes as many keys") {
+    log->write(append(make_entries(1001, 1300, 1)));
+    log.reset();
+    CHECK(stored() == sequence(301, 1300));
+  }
+  SECTION("writes delete no key beyond the purged id") {
+    for (std::uint64_t index = 1001; index <= 1010; ++index) log->write(append(make_entries(index, index, 1)));
+    log.reset();
+    CHECK(stored() == sequence(901, 1010));
+  }
+  SECTION("a purge the log does not hold deletes every key at once") {
+    log->purge({term_t(2), index_t(2000)});
+    log.reset();
+    CHECK(stored().empty());
+    blocking_log reopened(factory->open(false));
+    CHECK(reopened.state().last == log_id{term_t(2), index_t(2000)});
+  }
 }
 
 TEST_CASE("leveldb_log_storage reports a damaged record with its key instead of skipping it") {
@@ -224,6 +270,14 @@ TEST_CASE("leveldb_log_storage reports a damaged record with its key instead of 
   SECTION("a purged id that does not decode is found when the database opens") {
     damage([&](leveldb::DB& db) { put(db, "m/purged", "\xff"); });
     CHECK_THROWS_WITH(factory->open(false), Contains("m/purged") && Contains("does not decode"));
+  }
+  SECTION("a deletion mark that does not decode is found when the database opens") {
+    damage([&](leveldb::DB& db) { put(db, "m/deleted", "\xff"); });
+    CHECK_THROWS_WITH(factory->open(false), Contains("m/deleted") && Contains("does not decode"));
+  }
+  SECTION("a deletion mark beyond the purged id is found when the database opens") {
+    damage([&](leveldb::DB& db) { put(db, "m/deleted", std::string("\x08\x02", 2)); });
+    CHECK_THROWS_WITH(factory->open(false), Contains("m/deleted") && Contains("beyond the purged id"));
   }
   SECTION("a hard state that does not decode") {
     damage([&](leveldb::DB& db) { put(db, "m/hard_state", "\xff"); });
