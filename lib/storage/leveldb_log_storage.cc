@@ -38,6 +38,11 @@ std::string entry_key(index_t index) {
   return key;
 }
 
+// Adds to `batch` the deletion of the entry keys first..last (none when last < first).
+void delete_entry_keys(leveldb::WriteBatch& batch, index_t first, index_t last) {
+  for (index_t index = first; index <= last; ++index) batch.Delete(entry_key(index));
+}
+
 std::optional<index_t> index_of_entry_key(std::string_view key) {
   if (key.size() != entry_key_size || key.front() != entry_prefix) return std::nullopt;
   return index_t(storage::read_big_endian(key.substr(1)));
@@ -272,9 +277,7 @@ asio::awaitable<void> leveldb_log_storage::write(log_write batch) {
   leveldb::WriteBatch update;
   if (!batch.entries.empty()) {
     // The new entries overwrite their own keys; only a longer old suffix needs deleting.
-    for (index_t index = batch.entries.back().index + 1; index <= state_.last.index; ++index) {
-      update.Delete(entry_key(index));
-    }
+    delete_entry_keys(update, batch.entries.back().index + 1, state_.last.index);
     stored::Entry message;
     std::string value;
     for (const log_entry& entry : batch.entries) {
@@ -299,7 +302,7 @@ asio::awaitable<void> leveldb_log_storage::write(log_write batch) {
 index_t leveldb_log_storage::delete_purged_keys(leveldb::WriteBatch& batch, std::size_t budget) const {
   const index_t through = std::min(state_.purged.index, deleted_through_ + budget);
   if (through == deleted_through_) return through;
-  for (index_t index = deleted_through_ + 1; index <= through; ++index) batch.Delete(entry_key(index));
+  delete_entry_keys(batch, deleted_through_ + 1, through);
   batch.Put(slice(deleted_key), encode_deleted_through(through));
   return through;
 }
@@ -315,7 +318,7 @@ asio::awaitable<void> leveldb_log_storage::purge(log_id upto) {
   const bool log_holds_upto = upto.index <= state_.last.index && term_at(upto.index) == upto.term;
   leveldb::WriteBatch update;
   if (!log_holds_upto) {
-    for (index_t index = deleted_through_ + 1; index <= state_.last.index; ++index) update.Delete(entry_key(index));
+    delete_entry_keys(update, deleted_through_ + 1, state_.last.index);
     update.Put(slice(deleted_key), encode_deleted_through(upto.index));
   }
   update.Put(slice(purged_key), encode(upto));
