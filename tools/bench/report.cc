@@ -24,6 +24,10 @@ double percentile_us(const histogram& h, double percentile) {
   return static_cast<double>(h.value_at_percentile(percentile)) / 1e3;
 }
 
+double latest_send_us(const point_result& point) {
+  return std::chrono::duration<double, std::micro>(point.load.latest_send).count();
+}
+
 const node_sample* leader_of(const point_result& point) {
   const auto leader = std::find_if(point.nodes.begin(), point.nodes.end(),
                                    [](const node_sample& node) { return node.role == "leader"; });
@@ -60,7 +64,7 @@ nlohmann::json point_json(const bench_report& report, const point_result& point)
       {"clients_in", to_string(point.place)},
       {"connections", point.connections},
       {"open_loop_rate", point.offered_rate},
-      {"latest_send_us", std::chrono::duration<double, std::micro>(point.load.latest_send).count()},
+      {"latest_send_us", latest_send_us(point)},
       {"window_s", point.load.window_seconds},
       {"ops", point.load.succeeded},
       {"ops_per_s", figures.ops_per_second},
@@ -229,8 +233,7 @@ void print_latest_sends(std::ostream& out, const bench_report& report) {
     if (point.offered_rate <= 0) continue;
     if (!any) out << "open loop, latest send: the most a proposal went out after its due time:\n";
     any = true;
-    out << "  " << point.clients << " " << where(point) << ": "
-        << format_microseconds(std::chrono::duration<double, std::micro>(point.load.latest_send).count()) << "\n";
+    out << "  " << point.clients << " " << where(point) << ": " << format_microseconds(latest_send_us(point)) << "\n";
   }
   if (any) out << "\n";
 }
