@@ -144,15 +144,14 @@ asio::awaitable<bool> server_connection::greet() {
     if (!frame.has_hello()) throw std::system_error(tcp_error::handshake_failed, "the first frame is not a Hello");
     wire::Frame reply;
     *reply.mutable_hello_reply() = check_hello(frame.hello(), *options_);
+    node_id sender(frame.hello().sender());
+    bool accepted = reply.hello_reply().refusal() == wire::ACCEPTED;
+    // Logged before the reply leaves, so whoever reads the refusal finds its reason logged already.
+    if (!accepted) log(log_level::warning, context_, " (", sender, ") refused: ", reply.hello_reply().reason());
     auto bytes = encode_frame(reply, handshake_frame_bytes);
     co_await asio::async_write(socket_, asio::buffer(bytes), asio::use_awaitable);
-    node_id sender(frame.hello().sender());
-    if (reply.hello_reply().refusal() != wire::ACCEPTED) {
-      log(log_level::warning, context_, " (", sender, ") refused: ", reply.hello_reply().reason());
-      co_return false;
-    }
-    peer_ = sender;
-    co_return true;
+    if (accepted) peer_ = sender;
+    co_return accepted;
   } catch (const std::system_error&) {
     if (limit.expired()) {
       throw std::system_error(asio::error::timed_out,
