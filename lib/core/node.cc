@@ -819,13 +819,14 @@ void node::on_snapshot_built(const snapshot_meta& meta) {
   if (meta.last_included.index > snapshot_.last_included.index) snapshot_ = meta;
 }
 
-void node::compact_log(index_t upto) {
+std::deque<log_entry> node::compact_log(index_t upto) {
   assert(upto <= applied_ && upto <= snapshot_.last_included.index);
-  if (upto <= log_.base().index) return;
-  log_.compact({*log_.term_at(upto), upto});
+  if (upto <= log_.base().index) return {};
+  std::deque<log_entry> compacted = log_.compact({*log_.term_at(upto), upto});
   // Keep the configuration in force at the new base, and the later ones.
   auto in_force = std::prev(configs_.upper_bound(upto));
   configs_.erase(configs_.begin(), in_force);
+  return compacted;
 }
 
 void node::report_snapshot_failed(node_id peer) {

@@ -121,9 +121,10 @@ class node {
   // The state machine holds a snapshot; followers that need compacted entries
   // will be sent it.
   void on_snapshot_built(const snapshot_meta& meta);
-  // Drops log entries up to `upto` from memory. Precondition: upto <= applied
-  // index and upto <= the latest snapshot's last index.
-  void compact_log(index_t upto);
+  // Drops log entries up to `upto` from memory and returns them for the caller
+  // to free (see raft_log::compact). Precondition: upto <= applied index and
+  // upto <= the latest snapshot's last index.
+  std::deque<log_entry> compact_log(index_t upto);
   // Sending the snapshot to `peer` failed.
   void report_snapshot_failed(node_id peer);
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cassert>
+#include <iterator>
+#include <utility>
 
 namespace coraft::core {
 
@@ -66,11 +68,16 @@ std::optional<index_t> raft_log::last_index_of_term(term_t term) const {
   return std::nullopt;
 }
 
-void raft_log::compact(log_id upto) {
+std::deque<log_entry> raft_log::compact(log_id upto) {
   assert(contains(upto));
-  if (upto.index <= base_.index) return;
-  entries_.erase(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(upto.index - first_index() + 1));
+  if (upto.index <= base_.index) return {};
+  const auto dropped = static_cast<std::ptrdiff_t>(upto.index - first_index() + 1);
+  std::deque<log_entry> kept(std::make_move_iterator(entries_.begin() + dropped),
+                             std::make_move_iterator(entries_.end()));
+  std::deque<log_entry> compacted = std::exchange(entries_, std::move(kept));
+  compacted.resize(static_cast<std::size_t>(dropped));  // only the moved-from kept ones go here
   base_ = upto;
+  return compacted;
 }
 
 void raft_log::reset(log_id base) {

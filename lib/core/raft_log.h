@@ -45,8 +45,10 @@ class raft_log {
   // The last index whose term is `term`, if the log holds that term.
   std::optional<index_t> last_index_of_term(term_t term) const;
 
-  // Drops the entries up to `upto` (now in a snapshot). Precondition: contains(upto).
-  void compact(log_id upto);
+  // Drops the entries up to `upto` (now in a snapshot) and returns them, so
+  // that the caller frees them where that costs nothing on the way of a commit.
+  // Takes time in the entries kept, not in those dropped. Precondition: contains(upto).
+  std::deque<log_entry> compact(log_id upto);
   // Replaces the whole log by a snapshot that ends at `base`.
   void reset(log_id base);
 

@@ -115,6 +115,21 @@ asio::awaitable<void> open_current_snapshot(state_machine& machine, opened_snaps
   opened.meta = *before;
 }
 
+// Freeing a snapshot interval's entries at once (about 90,000 by default)
+// held the io thread for several milliseconds, and every commit with it; a
+// slice per handler lets the thread's other work pass in between. Off the
+// strand: the entries are nobody else's, and their payloads are immutable.
+constexpr std::size_t entries_freed_per_handler = 1024;
+
+void free_in_slices(const asio::any_io_executor& executor, std::deque<log_entry> entries) {
+  if (entries.empty()) return;
+  asio::post(executor, [executor, entries = std::move(entries)]() mutable {
+    const std::size_t slice = std::min(entries.size(), entries_freed_per_handler);
+    entries.erase(entries.begin(), entries.begin() + static_cast<std::ptrdiff_t>(slice));
+    free_in_slices(executor, std::move(entries));
+  });
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- restoring
@@ -204,7 +219,7 @@ void raft::impl::compact_behind(const snapshot_meta& meta) {
   const index_t upto = covered - kept;
   if (upto <= node_->log().base().index) return;
   const log_id purged{*node_->log().term_at(upto), upto};
-  node_->compact_log(upto);
+  free_in_slices(strand_.get_inner_executor(), node_->compact_log(upto));
   queue_log_item(engine::log_purge{purged});
 }
 

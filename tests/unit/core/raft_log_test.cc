@@ -56,10 +56,16 @@ TEST_CASE("term searches find the edges of a term") {
 
 TEST_CASE("compaction moves the base and keeps later entries") {
   auto log = log_with_terms({}, {1, 1, 2, 2});
-  log.compact({term_t(1), index_t(2)});
+  const std::deque<log_entry> compacted = log.compact({term_t(1), index_t(2)});
+  REQUIRE(compacted.size() == 2);
+  CHECK(compacted.front().id() == log_id{term_t(1), index_t(1)});
+  CHECK(compacted.back().id() == log_id{term_t(1), index_t(2)});
+  CHECK(log.compact({term_t(1), index_t(2)}).empty());
   CHECK(log.base() == log_id{term_t(1), index_t(2)});
   CHECK(log.first_index() == index_t(3));
   CHECK(log.at(index_t(4)).term == term_t(2));
+  CHECK(log.at(index_t(3)) == command_entry(2, 3));
+  CHECK(log.last_index() == index_t(4));
   CHECK(log.last_index_of_term(term_t(1)) == index_t(2));
   log.reset({term_t(5), index_t(10)});
   CHECK(log.empty());
