@@ -121,11 +121,12 @@ asio::awaitable<void> open_current_snapshot(state_machine& machine, opened_snaps
 // strand: the entries are nobody else's, and their payloads are immutable.
 constexpr std::size_t entries_freed_per_handler = 1024;
 
-void free_in_slices(const asio::any_io_executor& executor, std::deque<log_entry> entries) {
-  if (entries.empty()) return;
+// Shared, not moved from handler to handler: moving a std::deque allocates.
+void free_in_slices(const asio::any_io_executor& executor, std::shared_ptr<std::deque<log_entry>> entries) {
+  if (entries->empty()) return;
   asio::post(executor, [executor, entries = std::move(entries)]() mutable {
-    const std::size_t slice = std::min(entries.size(), entries_freed_per_handler);
-    entries.erase(entries.begin(), entries.begin() + static_cast<std::ptrdiff_t>(slice));
+    const std::size_t slice = std::min(entries->size(), entries_freed_per_handler);
+    entries->erase(entries->begin(), entries->begin() + static_cast<std::ptrdiff_t>(slice));
     free_in_slices(executor, std::move(entries));
   });
 }
@@ -219,7 +220,7 @@ void raft::impl::compact_behind(const snapshot_meta& meta) {
   const index_t upto = covered - kept;
   if (upto <= node_->log().base().index) return;
   const log_id purged{*node_->log().term_at(upto), upto};
-  free_in_slices(strand_.get_inner_executor(), node_->compact_log(upto));
+  free_in_slices(strand_.get_inner_executor(), std::make_shared<std::deque<log_entry>>(node_->compact_log(upto)));
   queue_log_item(engine::log_purge{purged});
 }
 
