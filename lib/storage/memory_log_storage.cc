@@ -1,5 +1,6 @@
 #include <coraft/memory_log_storage.h>
 
+#include <algorithm>
 #include <iterator>
 #include <sstream>
 #include <system_error>
@@ -14,7 +15,14 @@ namespace {
 
 }  // namespace
 
-log_state memory_log_storage::state() const { return {purged_, entries_.empty() ? purged_ : entries_.back().id()}; }
+log_state memory_log_storage::state() const {
+  return {purged_, entries_.size() == discarded_ ? purged_ : entries_.back().id()};
+}
+
+std::size_t memory_log_storage::held_entries() const {
+  std::lock_guard lock(mutex_);
+  return entries_.size();
+}
 
 asio::awaitable<log_state> memory_log_storage::read_log_state() {
   std::lock_guard lock(mutex_);
@@ -39,7 +47,7 @@ asio::awaitable<std::vector<log_entry>> memory_log_storage::read_entries(index_t
     what << "read of " << first << ".." << last << " outside the stored " << first_index() << ".." << last_index();
     throw_precondition(what.str());
   }
-  auto begin = entries_.begin() + static_cast<std::ptrdiff_t>(first - first_index());
+  auto begin = position_of(first);
   co_return std::vector<log_entry>(begin, begin + static_cast<std::ptrdiff_t>(last - first + 1));
 }
 
@@ -62,8 +70,12 @@ void memory_log_storage::check_write(const log_write& batch) const {
   }
 }
 
-void memory_log_storage::truncate_from(index_t index) {
-  entries_.erase(entries_.begin() + static_cast<std::ptrdiff_t>(index - first_index()), entries_.end());
+void memory_log_storage::truncate_from(index_t index) { entries_.erase(position_of(index), entries_.end()); }
+
+void memory_log_storage::free_discarded(std::size_t most) {
+  const std::size_t freed = std::min(most, discarded_);
+  entries_.erase(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(freed));
+  discarded_ -= freed;
 }
 
 asio::awaitable<void> memory_log_storage::write(log_write batch) {
@@ -74,6 +86,7 @@ asio::awaitable<void> memory_log_storage::write(log_write batch) {
     entries_.insert(entries_.end(), std::make_move_iterator(batch.entries.begin()),
                     std::make_move_iterator(batch.entries.end()));
   }
+  free_discarded(std::max(min_entries_freed, batch.entries.size()));
   if (batch.state) hard_state_ = *batch.state;
   if (batch.committed) committed_ = batch.committed;
   co_return;
@@ -83,12 +96,9 @@ asio::awaitable<void> memory_log_storage::purge(log_id upto) {
   std::lock_guard lock(mutex_);
   if (upto.index <= purged_.index) co_return;
   const bool log_holds_upto = upto.index <= last_index() && at(upto.index).term == upto.term;
-  if (log_holds_upto) {
-    entries_.erase(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(upto.index - purged_.index));
-  } else {
-    entries_.clear();
-  }
+  discarded_ = log_holds_upto ? discarded_ + (upto.index - purged_.index) : entries_.size();
   purged_ = upto;
+  free_discarded(min_entries_freed);
 }
 
 }  // namespace coraft

@@ -36,3 +36,43 @@ TEST_CASE("memory_log_storage hands out the written payload buffers without copy
     CHECK(stored[i].payload.view().data() == entries[i].payload.view().data());
   }
 }
+
+TEST_CASE("memory_log_storage frees purged entries a slice per later call, at least as many as each write adds") {
+  constexpr std::uint64_t slice = memory_log_storage::min_entries_freed;
+  auto owned = std::make_unique<memory_log_storage>();
+  const memory_log_storage& memory = *owned;
+  blocking_log log(std::move(owned));
+  log.write(append(make_entries(1, 6 * slice, 1)));
+  const log_id purged{term_t(1), index_t(5 * slice)};
+  log.purge(purged);
+  CHECK(memory.held_entries() == 5 * slice);
+  CHECK(log.state().purged == purged);
+  CHECK(log.entries(index_t(5 * slice + 1), index_t(6 * slice)) == make_entries(5 * slice + 1, 6 * slice, 1));
+
+  log.write(append(make_entries(6 * slice + 1, 6 * slice + 10, 1)));
+  CHECK(memory.held_entries() == 4 * slice + 10);
+  const std::uint64_t last = 7 * slice + 110;
+  log.write(append(make_entries(6 * slice + 11, last, 1)));
+  CHECK(memory.held_entries() == 4 * slice + 10);
+
+  SECTION("until only the log is left") {
+    log_write commit_only;
+    commit_only.committed = index_t(5 * slice);
+    log.write(commit_only);
+    log.write(commit_only);
+    CHECK(memory.held_entries() == last - 5 * slice);
+    log.write(commit_only);
+    CHECK(memory.held_entries() == last - 5 * slice);
+    CHECK(log.entries(index_t(5 * slice + 1), index_t(last)) == make_entries(5 * slice + 1, last, 1));
+  }
+
+  SECTION("a purge the log does not hold discards the rest, freed the same way") {
+    const log_id beyond{term_t(2), index_t(last + 1'000)};
+    log.purge(beyond);
+    CHECK(memory.held_entries() == 3 * slice + 10);
+    CHECK(log.state().last == beyond);
+    log.write(append(make_entries(last + 1'001, last + 1'002, 2)));
+    CHECK(log.entries(index_t(last + 1'001), index_t(last + 1'002)) == make_entries(last + 1'001, last + 1'002, 2));
+    CHECK(memory.held_entries() == 2 * slice + 10 + 2);
+  }
+}
