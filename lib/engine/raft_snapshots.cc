@@ -197,6 +197,9 @@ void raft::impl::on_snapshot_built(const snapshot_meta& meta, std::uint64_t requ
   node_->on_snapshot_built(meta);
   last_snapshot_index_ = std::max(last_snapshot_index_, meta.last_included.index);
   compact_behind(meta);
+  // Published before any waiter hears of the snapshot, so that its caller
+  // finds it in get_metrics() (the waiter may resume on another thread at once).
+  publish_metrics(false);
   std::vector<std::pair<std::uint64_t, engine::completion<log_id>>> waiting;
   for (auto& waiter : std::exchange(snapshot_waiters_, {})) {
     if (waiter.first <= request) {
