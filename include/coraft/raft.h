@@ -206,7 +206,8 @@ class raft final : public rpc_handler {
   // with errc::timeout when the transfer aborted (after an election timeout).
   asio::awaitable<result<void>> transfer_leadership(node_id to);
   // Takes a snapshot of the state machine now, compacts the log behind it,
-  // and answers the last entry the snapshot covers.
+  // and answers the last entry the snapshot covers; get_metrics() shows the
+  // snapshot by the time the answer arrives.
   asio::awaitable<result<log_id>> trigger_snapshot();
 
   // A consistent copy of the node's metrics.
