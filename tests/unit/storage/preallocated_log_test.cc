@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 
 using namespace coraft;
 using namespace coraft::testing;
@@ -43,6 +44,17 @@ std::filesystem::path current_log_file(const std::filesystem::path& database) {
 
 std::string contents_of(const std::filesystem::path& file) { return storage::read_small_file(file).value(); }
 
+// Each file's name and size; a file that vanished while listed reads as size 0.
+std::map<std::string, std::uintmax_t> sizes_in(const std::filesystem::path& directory) {
+  std::map<std::string, std::uintmax_t> sizes;
+  for (const auto& file : std::filesystem::directory_iterator(directory)) {
+    std::error_code vanished;
+    const std::uintmax_t size = std::filesystem::file_size(file.path(), vanished);
+    sizes[file.path().filename().string()] = vanished ? 0 : size;
+  }
+  return sizes;
+}
+
 // A database written and still open, and a copy of its files taken meanwhile:
 // what a SIGKILL of the writer leaves on the disk.
 class killed_writer {
@@ -58,10 +70,20 @@ class killed_writer {
   }
   const std::vector<log_entry>& written() const { return written_; }
 
-  // The copy's current log file.
+  // The copy's current log file. LevelDB's background thread may still be
+  // flushing a memtable (writing a table and the manifest, deleting the old
+  // log): a copy counts only if no file changed while it was taken, since a
+  // kill stops everything at one instant.
   std::filesystem::path kill() {
-    std::filesystem::copy(original(), copy());
-    return current_log_file(copy());
+    for (int attempt = 0; attempt < 1'000; ++attempt) {
+      const auto before = sizes_in(original());
+      std::filesystem::remove_all(copy());
+      std::error_code failed;
+      std::filesystem::copy(original(), copy(), failed);
+      if (!failed && sizes_in(original()) == before) return current_log_file(copy());
+    }
+    FAIL("the database's files kept changing while they were copied");
+    return {};
   }
 
   // Every entry in the reopened copy.
