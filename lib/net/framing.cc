@@ -7,7 +7,10 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
 #include <system_error>
 
@@ -92,28 +95,56 @@ void frame_reader::make_room(std::size_t bytes) {
 }
 
 void frame_writer::push(std::string frame) {
-  if (closed_) return;
-  queued_.push_back(std::move(frame));
-  wake_.cancel();
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_) return;
+    if (!run_sending_ && descriptor_ >= 0) return send_at_once(std::move(frame));
+    queued_.push_back(std::move(frame));
+    run_sending_ = true;
+  }
+  // A full slot already promises a wake-up that will see this frame.
+  wakeup_.try_send(asio::error_code(), true);
+}
+
+// The socket is non-blocking (Asio made it so for run()'s reads and writes).
+void frame_writer::send_at_once(std::string frame) {
+  const ssize_t sent = ::send(descriptor_, frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (sent == static_cast<ssize_t>(frame.size())) return;
+  if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+    failure_ = std::error_code(errno, std::system_category());
+  } else {
+    queued_.push_back(frame.substr(sent < 0 ? 0 : static_cast<std::size_t>(sent)));
+  }
+  run_sending_ = true;
+  wakeup_.try_send(asio::error_code(), true);
 }
 
 void frame_writer::close() {
-  closed_ = true;
-  queued_.clear();
-  wake_.cancel();
+  {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    queued_.clear();
+  }
+  wakeup_.try_send(asio::error_code(), true);
 }
 
 asio::awaitable<void> frame_writer::run(asio::ip::tcp::socket& socket) {
   std::vector<std::string> batch;
   std::vector<asio::const_buffer> buffers;
-  while (!closed_) {
-    if (queued_.empty()) {
-      wake_.expires_at(asio::steady_timer::time_point::max());
-      co_await wake_.async_wait(as_tuple_awaitable);
+  for (;;) {
+    {
+      std::lock_guard lock(mutex_);
+      if (closed_) co_return;
+      if (failure_) throw std::system_error(failure_, "sending a frame");
+      descriptor_ = socket.native_handle();
+      batch.clear();
+      batch.swap(queued_);
+      run_sending_ = !batch.empty();
+    }
+    if (batch.empty()) {
+      co_await wakeup_.async_receive(as_tuple_awaitable);
       continue;
     }
-    batch.clear();
-    batch.swap(queued_);
     buffers.clear();
     for (const auto& frame : batch) buffers.push_back(asio::buffer(frame));
     co_await asio::async_write(socket, buffers, asio::use_awaitable);

@@ -6,11 +6,13 @@
 
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
+#include <asio/experimental/concurrent_channel.hpp>
 #include <asio/ip/tcp.hpp>
-#include <asio/steady_timer.hpp>
 
 #include <cstddef>
+#include <mutex>
 #include <string>
+#include <system_error>
 #include <vector>
 
 namespace coraft::net {
@@ -47,25 +49,41 @@ class frame_reader {
   std::size_t end_ = 0;
 };
 
-// The one writer of a socket. Frames pushed while a write is in progress go
-// out together in the next (gather) write. Used from the socket's strand only.
+// The one writer of a socket, used from any thread. A frame pushed while the
+// socket is idle goes out at once from the pushing thread, with no hand-off
+// to run(); what the kernel does not take at once, and frames pushed while a
+// write is in progress, go out from run() together in its next (gather)
+// write. Frames leave in the order they are pushed.
 class frame_writer {
  public:
-  explicit frame_writer(const asio::any_io_executor& executor) : wake_(executor) {}
+  explicit frame_writer(const asio::any_io_executor& executor) : wakeup_(executor, 1) {}
 
-  // Queues encoded frames (see encode_frame) in the order they are pushed.
+  // Sends or queues an encoded frame (see encode_frame).
   void push(std::string frame);
-  // Drops whatever is queued and makes run() return.
+  // Drops whatever is queued and makes run() return; once it returns, push()
+  // no longer touches the socket, so the caller may close it.
   void close();
 
-  // Writes queued frames until close(); throws the socket's error when a write fails.
+  // Writes queued frames until close(); throws the socket's error when a
+  // write fails, its own or a push()'s.
   asio::awaitable<void> run(asio::ip::tcp::socket& socket);
 
  private:
+  // Precondition: mutex_ held, nothing queued, no write of run() in progress.
+  void send_at_once(std::string frame);
+
+  std::mutex mutex_;
   std::vector<std::string> queued_;
-  // run() waits on it while nothing is queued; push() and close() cancel it.
-  asio::steady_timer wake_;
+  // The socket's descriptor once run() started: push() sends on it directly
+  // while run() has nothing to write.
+  int descriptor_ = -1;
+  // run() owns the sending side: it has a write in progress, or frames are
+  // queued for it.
+  bool run_sending_ = false;
   bool closed_ = false;
+  std::error_code failure_;  // a push()'s failed send, for run() to throw
+  // run() waits on it while nothing is queued; the value carries nothing.
+  asio::experimental::concurrent_channel<void(asio::error_code, bool)> wakeup_;
 };
 
 }  // namespace coraft::net

@@ -94,9 +94,9 @@ void client_connection::deliver(wire::Response response) {
 void client_connection::close(const std::system_error& reason) {
   if (closed_) return;
   closed_ = true;
+  writer_.close();
   std::error_code ignored;
   socket_.close(ignored);
-  writer_.close();
   for (auto& [call_id, call] : calls_) {
     call->failure = reason;
     call->wake.cancel();

@@ -2,9 +2,13 @@
 // out-of-order answers, reconnection after a restart, and handshake refusals.
 #include "net_test_support.h"
 
+#include "net/framing.h"
+
 #include <asio/strand.hpp>
 
+#include <future>
 #include <numeric>
+#include <thread>
 
 namespace coraft {
 namespace {
@@ -331,6 +335,53 @@ TEST_CASE("a request larger than the frame limit fails without being sent") {
   CHECK(io.run(client->heartbeat(heartbeat_number(2))).read_round == 2);
   client.reset();
   io.run(server.stop());
+}
+
+// Large frames fill the socket's buffer, so that some pushes find it full
+// and queue what it did not take for the writer's coroutine.
+TEST_CASE("frames pushed from several threads at once arrive whole, each thread's in the order it pushed them") {
+  constexpr std::uint64_t threads = 2;
+  constexpr std::uint64_t frames_per_thread = 300;
+  constexpr std::size_t frame_limit = 1 << 20;
+  test::io_threads io;
+  asio::ip::tcp::acceptor acceptor(io.executor(), {asio::ip::make_address("127.0.0.1"), 0});
+  asio::ip::tcp::socket receiver(io.executor());
+  asio::ip::tcp::socket sender(asio::make_strand(io.executor()));
+  io.run([&]() -> asio::awaitable<void> {
+    co_await receiver.async_connect(acceptor.local_endpoint(), asio::use_awaitable);
+    sender = co_await acceptor.async_accept(asio::use_awaitable);
+  }());
+  net::frame_writer writer(sender.get_executor());
+  std::promise<std::exception_ptr> writer_ended;
+  asio::co_spawn(sender.get_executor(), writer.run(sender),
+                 [&](std::exception_ptr error) { writer_ended.set_value(error); });
+
+  auto push_frames = [&](std::uint64_t thread) {
+    for (std::uint64_t i = 0; i < frames_per_thread; ++i) {
+      wire::Frame frame;
+      frame.mutable_hello()->set_sender(thread * frames_per_thread + i);
+      frame.mutable_hello()->set_cluster_id(std::string(16 << 10, static_cast<char>('a' + thread)));
+      writer.push(net::encode_frame(frame, frame_limit));
+    }
+  };
+  std::vector<std::thread> pushers;
+  for (std::uint64_t thread = 0; thread < threads; ++thread) pushers.emplace_back(push_frames, thread);
+  for (auto& pusher : pushers) pusher.join();
+
+  std::vector<std::uint64_t> next(threads, 0);
+  net::frame_reader reader;
+  io.run([&]() -> asio::awaitable<void> {
+    for (std::uint64_t n = 0; n < threads * frames_per_thread; ++n) {
+      wire::Frame frame = co_await reader.read(receiver, frame_limit);
+      const std::uint64_t thread = frame.hello().sender() / frames_per_thread;
+      REQUIRE(thread < threads);
+      CHECK(frame.hello().sender() % frames_per_thread == next[thread]++);
+      CHECK(frame.hello().cluster_id() == std::string(16 << 10, static_cast<char>('a' + thread)));
+    }
+  }());
+  CHECK(next == std::vector<std::uint64_t>(threads, frames_per_thread));
+  writer.close();
+  CHECK(writer_ended.get_future().get() == nullptr);
 }
 
 }  // namespace
