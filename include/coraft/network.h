@@ -8,10 +8,16 @@
 
 #include <asio/awaitable.hpp>
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <system_error>
 
 namespace coraft {
+
+// Receives the answer to an append: the response, or an error (and a
+// default response) when the node does not serve.
+using append_reply = std::function<void(std::error_code, append_response)>;
 
 // The receiving side: what a node answers. coraft::raft implements it; a network
 // implementation hands every request it receives to the local node's handler.
@@ -21,6 +27,12 @@ class rpc_handler {
   virtual ~rpc_handler() = default;
   virtual asio::awaitable<vote_response> handle_vote(vote_request request) = 0;
   virtual asio::awaitable<append_response> handle_append(append_request request) = 0;
+  // The same, answered through `reply` instead of a coroutine. `reply` runs
+  // exactly once and on any thread: when the answer waits for the entries to
+  // be durable, on the thread that made them so, as soon as they are. It must
+  // not block. A network that can send from any thread saves a wake-up of its
+  // own thread on every acknowledgement this way.
+  virtual void handle_append(append_request request, append_reply reply) = 0;
   virtual asio::awaitable<heartbeat_response> handle_heartbeat(heartbeat_request request) = 0;
   virtual asio::awaitable<timeout_now_response> handle_timeout_now(timeout_now_request request) = 0;
   virtual asio::awaitable<read_index_response> handle_read_index(read_index_request request) = 0;

@@ -223,6 +223,7 @@ class raft final : public rpc_handler {
   // reading `data` until snapshot installation is wired in.
   asio::awaitable<vote_response> handle_vote(vote_request request) override;
   asio::awaitable<append_response> handle_append(append_request request) override;
+  void handle_append(append_request request, append_reply reply) override;
   asio::awaitable<heartbeat_response> handle_heartbeat(heartbeat_request request) override;
   asio::awaitable<timeout_now_response> handle_timeout_now(timeout_now_request request) override;
   asio::awaitable<read_index_response> handle_read_index(read_index_request request) override;

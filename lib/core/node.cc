@@ -20,7 +20,8 @@ const char* to_string(role r) {
 }
 
 bool output::empty() const {
-  return write_id == 0 && messages.empty() && committed.empty() && reads_ready.empty() && reads_failed.empty();
+  return write_id == 0 && messages.empty() && messages_after_write.empty() && committed.empty() &&
+         reads_ready.empty() && reads_failed.empty();
 }
 
 node::node(node_id self, protocol_options options, restored_state restored, std::uint64_t seed)
@@ -856,7 +857,7 @@ void node::on_persisted(std::uint64_t write_id) {
     persisted_ = std::max(persisted_, writes_in_flight_.front().last_index);
     writes_in_flight_.pop_front();
   }
-  release_held_messages();
+  step_held_messages();
   maybe_commit();
 }
 
@@ -891,7 +892,14 @@ Body node::reply_to(const message_header& request) const {
 void node::send(node_id to, message_body body) { outbox_.push_back({to, std::move(body)}); }
 
 void node::send_when_durable(node_id to, message_body body) {
-  held_.push_back({write_covering_current_state(), {to, std::move(body)}});
+  const std::uint64_t after_write = write_covering_current_state();
+  if (to == self_) {
+    held_.push_back({after_write, {to, std::move(body)}});
+  } else if (after_write <= durable_write_id_) {
+    send(to, std::move(body));
+  } else {
+    after_write_outbox_.push_back({after_write, {to, std::move(body)}});
+  }
 }
 
 // The id of the write that will make the current term, vote and log durable:
@@ -901,34 +909,29 @@ std::uint64_t node::write_covering_current_state() const {
   return unwritten ? last_write_id_ + 1 : last_write_id_;
 }
 
-void node::release_held_messages() {
+void node::step_held_messages() {
   std::vector<message> ready;
-  std::erase_if(held_, [&](held_message& held) {
+  std::erase_if(held_, [&](message_after_write& held) {
     if (held.after_write > durable_write_id_) return false;
     ready.push_back(std::move(held.msg));
     return true;
   });
-  for (message& msg : ready) {
-    if (msg.to == self_) {
-      step(msg.body);
-    } else {
-      outbox_.push_back(std::move(msg));
-    }
-  }
+  for (message& msg : ready) step(msg.body);
 }
 
 bool node::has_output() const {
   const bool unwritten = snapshot_to_install_ || hard_state_dirty_ || unstable_from_ <= log_.last_index();
-  const bool releasable = std::any_of(held_.begin(), held_.end(),
-                                      [this](const held_message& held) { return held.after_write <= durable_write_id_; });
+  const bool releasable = std::any_of(held_.begin(), held_.end(), [this](const message_after_write& held) {
+    return held.after_write <= durable_write_id_;
+  });
   const leader_state* leader = leading();
   const bool leader_work = leader && (replication_due_ || commit_to_announce_ || leader->round_due);
-  return unwritten || releasable || !outbox_.empty() || leader_work || apply_due() || !reads_ready_.empty() ||
-         !reads_failed_.empty();
+  return unwritten || releasable || !outbox_.empty() || !after_write_outbox_.empty() || leader_work || apply_due() ||
+         !reads_ready_.empty() || !reads_failed_.empty();
 }
 
 output node::take_output() {
-  release_held_messages();
+  step_held_messages();
   if (leader_state* leader = leading(); leader && leader->round_due) send_heartbeats();
   if (leading() && (replication_due_ || commit_to_announce_)) replicate_to_all();
 
@@ -948,6 +951,7 @@ output node::take_output() {
   std::stable_sort(outbox_.begin(), outbox_.end(), [](const message& a, const message& b) { return a.to < b.to; });
   out.messages = std::move(outbox_);
   outbox_.clear();
+  out.messages_after_write = std::exchange(after_write_outbox_, {});
 
   if (apply_due()) {
     out.committed = log_.slice(applying_ + 1, std::min(commit_, persisted_), options_.max_apply_bytes);

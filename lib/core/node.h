@@ -55,6 +55,12 @@ struct failed_read {
   node_id leader_hint;
 };
 
+// A message that may leave only once write `after_write` is durable.
+struct message_after_write {
+  std::uint64_t after_write;
+  message msg;
+};
+
 // Everything a node produced since the previous take_output(). The engine's
 // obligations, in this order:
 // 1. If write_id != 0: persist, ordered after every earlier write, then call
@@ -65,8 +71,12 @@ struct failed_read {
 //       committed entries handed out earlier are applied before it;
 //    b. `state` (term and vote, if any) and entries, as one atomic write.
 //       Storage replaces any stored entry at or after entries.front().index.
-// 2. Send `messages`; they never depend on the write in step 1 (messages that
-//    do are held back by the node until on_persisted reports it durable).
+// 2. Send `messages`; they never depend on the write in step 1.
+//    Send each of `messages_after_write` once write `after_write` (this
+//    output's or an earlier one) is durable: they are answers that promise
+//    what it holds (a vote, entries, a snapshot). Handing them out at once
+//    lets the engine send them from wherever the write completes, without
+//    waiting for on_persisted to reach the node.
 // 3. Apply `committed` to the state machine in order and report on_applied().
 struct output {
   std::uint64_t write_id = 0;
@@ -76,6 +86,7 @@ struct output {
   index_t commit_hint;  // the commit index, to be saved with the write (optional)
 
   std::vector<message> messages;  // grouped by destination, each group in send order
+  std::vector<message_after_write> messages_after_write;  // in creation order
 
   std::vector<log_entry> committed;
 
@@ -199,11 +210,6 @@ class node {
     std::uint32_t transfer_elapsed = 0;
     bool timeout_now_sent = false;
   };
-  // A message that may leave only once write `after_write` is durable.
-  struct held_message {
-    std::uint64_t after_write;
-    message msg;
-  };
   // A write handed to the engine and not yet reported durable.
   struct write_in_flight {
     std::uint64_t id;
@@ -298,7 +304,7 @@ class node {
   void send(node_id to, message_body body);
   void send_when_durable(node_id to, message_body body);
   std::uint64_t write_covering_current_state() const;
-  void release_held_messages();
+  void step_held_messages();
 
   // Identity and configuration; fixed for the node's life.
   const node_id self_;
@@ -356,8 +362,10 @@ class node {
   std::uint64_t last_write_id_ = 0;    // id of the last write handed out
   std::uint64_t durable_write_id_ = 0; // every write up to this id is durable
   std::deque<write_in_flight> writes_in_flight_;
-  std::vector<held_message> held_;     // in creation order
-  std::vector<message> outbox_;        // ready to send, in creation order
+  // To this node itself (its own vote), stepped once durable; in creation order.
+  std::vector<message_after_write> held_;
+  std::vector<message> outbox_;                          // ready to send, in creation order
+  std::vector<message_after_write> after_write_outbox_;  // to send once durable, in creation order
 };
 
 }  // namespace coraft::core

@@ -10,6 +10,7 @@
 #include <asio/associated_executor.hpp>
 #include <asio/async_result.hpp>
 #include <asio/post.hpp>
+#include <asio/system_executor.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include <atomic>
@@ -23,6 +24,14 @@ namespace coraft::engine {
 template <class T>
 class answer_batch;
 
+// A function that a completion calls on the answering thread itself, without a
+// post: for waiters that take their answer anywhere (a network that sends it
+// from whichever thread gives it). It must not block.
+template <class Function>
+struct answered_in_place {
+  Function function;
+};
+
 // Invariant: a completion that holds a handler answers it exactly once; if it
 // is destroyed unanswered (the engine went away), the waiter gets
 // errc::shutting_down rather than vanishing with its coroutine.
@@ -32,6 +41,9 @@ class completion {
   completion() = default;
   template <class Handler>
   explicit completion(Handler handler) : target_(std::make_unique<holder<Handler>>(std::move(handler))) {}
+  template <class Function>
+  explicit completion(answered_in_place<Function> in_place)
+      : target_(std::make_unique<in_place_holder<Function>>(std::move(in_place.function))) {}
   completion(completion&&) noexcept = default;
   completion& operator=(completion&& other) noexcept {
     if (this != &other) {
@@ -77,6 +89,15 @@ class completion {
     asio::any_io_executor executor() const override { return asio::get_associated_executor(handler); }
     void resume(result<T> answer) override { std::move(handler)(std::move(answer)); }
     Handler handler;
+  };
+
+  template <class Function>
+  struct in_place_holder final : target {
+    explicit in_place_holder(Function f) : function(std::move(f)) {}
+    void deliver(result<T> answer) override { std::move(function)(std::move(answer)); }
+    asio::any_io_executor executor() const override { return asio::system_executor(); }
+    void resume(result<T> answer) override { std::move(function)(std::move(answer)); }
+    Function function;
   };
 
   void abandon() {

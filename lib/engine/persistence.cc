@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <exception>
 #include <iterator>
-#include <tuple>
 #include <utility>
 
 namespace coraft::engine {
@@ -22,33 +21,53 @@ void append_replacing(std::vector<log_entry>& merged, std::vector<log_entry>&& l
   merged.insert(merged.end(), std::make_move_iterator(later.begin()), std::make_move_iterator(later.end()));
 }
 
-// Moves the run of writes starting at items[from] out of `items` and returns
-// it with the index just past the run (a purge ends a run: writes never merge
-// across one).
-std::pair<std::vector<pending_write>, std::size_t> take_writes(std::vector<log_item>& items, std::size_t from) {
-  std::vector<pending_write> writes;
-  std::size_t next = from;
-  for (; next < items.size() && std::holds_alternative<pending_write>(items[next]); ++next)
-    writes.push_back(std::move(std::get<pending_write>(items[next])));
-  return {std::move(writes), next};
+void give(answers_after_write& due) {
+  for (auto& [waiter, answer] : due.answers) waiter(std::move(answer));
 }
 
-// Carries out items[from]: a purge, or a write merged with the writes right
-// after it. Returns the index just past what it carried out.
+// The run of writes starting at items[from], with the answers queued among
+// them: all of them wait for the merged write at most. A purge ends a run:
+// writes never merge across one.
+struct write_run {
+  std::vector<pending_write> writes;
+  std::vector<answers_after_write> answers;
+  std::size_t next = 0;  // just past the run
+};
+
+write_run take_writes(std::vector<log_item>& items, std::size_t from) {
+  write_run run;
+  for (run.next = from; run.next < items.size(); ++run.next) {
+    if (auto* write = std::get_if<pending_write>(&items[run.next])) {
+      run.writes.push_back(std::move(*write));
+    } else if (auto* answers = std::get_if<answers_after_write>(&items[run.next])) {
+      run.answers.push_back(std::move(*answers));
+    } else {
+      break;
+    }
+  }
+  return run;
+}
+
+// Carries out items[from]: a purge, answers whose writes are durable already,
+// or a write merged with the writes right after it. Returns the index just
+// past what it carried out.
 asio::awaitable<std::size_t> carry_out(log_storage& log, std::vector<log_item>& items, std::size_t from,
                                        const persistence_hooks& hooks) {
   if (auto* purge = std::get_if<log_purge>(&items[from])) {
     co_await log.purge(purge->upto);
     co_return from + 1;
   }
-  std::vector<pending_write> writes;
-  std::size_t next = 0;
-  std::tie(writes, next) = take_writes(items, from);
-  merged_write merged = merge_writes(std::move(writes));
+  if (auto* answers = std::get_if<answers_after_write>(&items[from])) {
+    give(*answers);
+    co_return from + 1;
+  }
+  write_run run = take_writes(items, from);
+  merged_write merged = merge_writes(std::move(run.writes));
   const std::size_t entries = merged.batch.entries.size();
   co_await log.write(std::move(merged.batch));
+  for (answers_after_write& due : run.answers) give(due);
   hooks.on_durable(merged.last_id, entries);
-  co_return next;
+  co_return run.next;
 }
 
 }  // namespace

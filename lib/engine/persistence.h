@@ -1,12 +1,15 @@
 // The persistence loop: every write the core hands out reaches the log in
 // order, and whatever queued up during one write goes out as the next single
 // write (group commit). Purges of compacted entries travel in the same
-// stream, so that each reaches the log in its place among the writes.
+// stream, so that each reaches the log in its place among the writes, and so
+// do the answers that must wait for the writes before them.
 #pragma once
 
+#include "engine/completion.h"
 #include "engine/work_queue.h"
 
 #include <coraft/log_storage.h>
+#include <coraft/messages.h>
 #include <coraft/types.h>
 
 #include <asio/awaitable.hpp>
@@ -15,6 +18,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -33,7 +37,15 @@ struct log_purge {
   log_id upto;
 };
 
-using log_item = std::variant<pending_write, log_purge>;
+// Answers to requests that promise what the writes queued before them hold
+// (entries, a vote): given on the log's thread as soon as those writes are
+// durable, before the strand hears of it, so that the answer need not wait
+// for the strand's thread to wake.
+struct answers_after_write {
+  std::vector<std::pair<completion<message_body>, message_body>> answers;
+};
+
+using log_item = std::variant<pending_write, log_purge, answers_after_write>;
 
 struct merged_write {
   log_write batch;

@@ -81,6 +81,10 @@ asio::awaitable<append_response> raft::handle_append(append_request request) {
   return impl::handle<append_response>(impl_, std::move(request));
 }
 
+void raft::handle_append(append_request request, append_reply reply) {
+  impl::handle_in_place(impl_, std::move(request), std::move(reply));
+}
+
 asio::awaitable<heartbeat_response> raft::handle_heartbeat(heartbeat_request request) {
   return impl::handle<heartbeat_response>(impl_, std::move(request));
 }

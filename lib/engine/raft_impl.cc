@@ -354,6 +354,28 @@ void raft::impl::accept_request(message_body request, engine::completion<message
   schedule_drain();
 }
 
+namespace {
+
+// Out of line: inlined into the destructor of a completion that was never
+// answered, GCC 12 takes the value of its error result for an uninitialized
+// one (-Wmaybe-uninitialized).
+[[gnu::noinline]] void give_append_answer(const append_reply& reply, result<message_body>&& answer) {
+  if (!answer) return reply(answer.error(), append_response{});
+  reply({}, std::get<append_response>(std::move(*answer)));
+}
+
+}  // namespace
+
+void raft::impl::handle_in_place(std::shared_ptr<impl> self, append_request request, append_reply reply) {
+  auto give = [reply = std::move(reply)](result<message_body>&& answer) {
+    give_append_answer(reply, std::move(answer));
+  };
+  engine::completion<message_body> done(engine::answered_in_place<decltype(give)>{std::move(give)});
+  self->on_strand([request = message_body(std::move(request)), done = std::move(done)](impl& engine) mutable {
+    engine.accept_request(std::move(request), std::move(done));
+  });
+}
+
 void raft::impl::accept_watcher(engine::completion<bool> done) {
   if (phase_ != phase::serving) return done(refusal_);
   watchers_.push_back(std::move(done));
@@ -423,6 +445,7 @@ void raft::impl::process(core::output out) {
   if (out.write_id != 0)
     queue_log_item(engine::pending_write{out.write_id, std::move(out.state), std::move(out.entries), out.commit_hint});
   dispatch(out.messages);
+  if (!out.messages_after_write.empty()) answer_after_write(out.messages_after_write);
   if (!out.committed.empty()) hand_to_apply(std::move(out.committed));
   for (const core::read_state& ready : out.reads_ready) reads_.ready(ready.id, ready.index);
   for (const core::failed_read& failed : out.reads_failed)
@@ -452,6 +475,20 @@ void raft::impl::answer_request(std::uint64_t request_id, message_body response)
   if (waiting == responders_.end()) return;
   waiting->second(std::move(response));
   responders_.erase(waiting);
+}
+
+// The answers travel in the log's stream behind the write they wait for
+// (which the stream holds already, or which this output queued just before),
+// and leave from the log's thread once it is durable.
+void raft::impl::answer_after_write(std::vector<core::message_after_write>& messages) {
+  engine::answers_after_write due;
+  for (core::message_after_write& held : messages) {
+    auto waiting = responders_.find(header_of(held.msg.body).request_id);
+    if (waiting == responders_.end()) continue;
+    due.answers.emplace_back(std::move(waiting->second), std::move(held.msg.body));
+    responders_.erase(waiting);
+  }
+  if (!due.answers.empty()) queue_log_item(std::move(due));
 }
 
 template <class Request>

@@ -75,6 +75,9 @@ class raft::impl : public std::enable_shared_from_this<raft::impl> {
   // when the node does not serve (not started, shut down, failed).
   template <class Response, class Request>
   static asio::awaitable<Response> handle(std::shared_ptr<impl> self, Request request);
+  // The same, answered through `reply` wherever the answer is given: on the
+  // log's thread when it waits for a write (see engine::answers_after_write).
+  static void handle_in_place(std::shared_ptr<impl> self, append_request request, append_reply reply);
   // An incoming snapshot: its data goes to the state machine first, and the
   // request reaches the node only once the data is whole. Throws
   // std::system_error when the data breaks off or fails verification, when
@@ -131,6 +134,7 @@ class raft::impl : public std::enable_shared_from_this<raft::impl> {
   void process(core::output out);
   void dispatch(std::vector<message>& messages);
   void answer_request(std::uint64_t request_id, message_body response);
+  void answer_after_write(std::vector<core::message_after_write>& messages);
   template <class Request>
   void send_request(node_id peer, Request request);
   template <class Request>

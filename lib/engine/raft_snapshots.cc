@@ -317,7 +317,7 @@ bool raft::impl::begin_install(const snapshot_meta& meta) {
   if (membership_change_) membership_change_->on_snapshot_installed(meta);
   handed_to_apply_ = std::max(handed_to_apply_, meta.last_included.index);
   to_apply_.emplace_back(std::in_place_type<engine::snapshot_install>, meta);
-  log_items_behind_installs_.push_back({engine::log_purge{meta.last_included}});
+  log_items_behind_installs_.emplace_back().emplace_back(engine::log_purge{meta.last_included});
   return true;
 }
 

@@ -34,7 +34,6 @@ constexpr std::chrono::milliseconds accept_retry_pause{100};
 
 asio::awaitable<response_message> call_handler(rpc_handler& handler, request_message request) {
   if (auto* vote = std::get_if<vote_request>(&request)) co_return co_await handler.handle_vote(std::move(*vote));
-  if (auto* append = std::get_if<append_request>(&request)) co_return co_await handler.handle_append(std::move(*append));
   if (auto* heartbeat = std::get_if<heartbeat_request>(&request)) {
     co_return co_await handler.handle_heartbeat(std::move(*heartbeat));
   }
@@ -44,7 +43,7 @@ asio::awaitable<response_message> call_handler(rpc_handler& handler, request_mes
   if (auto* read_index = std::get_if<read_index_request>(&request)) {
     co_return co_await handler.handle_read_index(std::move(*read_index));
   }
-  throw std::logic_error("snapshot requests are handled while their data streams in");
+  throw std::logic_error("appends are answered in place, and snapshots while their data streams in");
 }
 
 const message_header& request_header(const request_message& request) {
@@ -70,7 +69,8 @@ std::string remote_of(const asio::ip::tcp::socket& socket) {
 // One accepted connection, used on its own strand: the handshake, then
 // requests, each handled by a coroutine of its own and answered as it
 // completes. A snapshot request is handled in line, since its data follows it
-// on the connection.
+// on the connection. An append is answered wherever the handler gives the
+// answer: respond() and respond_failure() may run on any thread.
 class server_connection : public std::enable_shared_from_this<server_connection> {
  public:
   server_connection(asio::ip::tcp::socket socket, std::shared_ptr<const tcp_network_options> options,
@@ -96,6 +96,7 @@ class server_connection : public std::enable_shared_from_this<server_connection>
   void start_writer();
   void start_handler(std::uint64_t call_id, request_message request);
   asio::awaitable<void> answer(std::uint64_t call_id, request_message request);
+  void answer_append(std::uint64_t call_id, append_request request);
   asio::awaitable<void> receive_snapshot(std::uint64_t call_id, snapshot_request request);
   void check_sender(const message_header& header) const;
   void respond(std::uint64_t call_id, const response_message& response);
@@ -177,6 +178,8 @@ asio::awaitable<void> server_connection::read_requests() {
     auto request = from_wire(*frame.mutable_request());
     if (auto* snapshot = std::get_if<snapshot_request>(&request)) {
       co_await receive_snapshot(call_id, std::move(*snapshot));
+    } else if (auto* append = std::get_if<append_request>(&request)) {
+      answer_append(call_id, std::move(*append));
     } else {
       start_handler(call_id, std::move(request));
     }
@@ -222,6 +225,21 @@ asio::awaitable<void> server_connection::answer(std::uint64_t call_id, request_m
   } catch (const std::exception& failure) {
     respond_failure(call_id, failure.what());
   }
+}
+
+// The answer goes out from whichever thread gives it (the node's log thread
+// once the entries are durable): respond() may run on any thread.
+void server_connection::answer_append(std::uint64_t call_id, append_request request) {
+  try {
+    check_sender(request);
+  } catch (const std::system_error& failure) {
+    return respond_failure(call_id, failure.what());
+  }
+  handler_.handle_append(std::move(request),
+                         [self = shared_from_this(), call_id](std::error_code error, append_response response) {
+                           if (error) return self->respond_failure(call_id, error.message());
+                           self->respond(call_id, response);
+                         });
 }
 
 asio::awaitable<void> server_connection::receive_snapshot(std::uint64_t call_id, snapshot_request request) {

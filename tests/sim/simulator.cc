@@ -170,6 +170,8 @@ struct sim_node {
   double clock_rate = 1;
   disk_state disk;
   std::deque<pending_write> writes;  // issued, not yet durable, in order
+  std::uint64_t durable_write = 0;   // the id of the last write completed in this life
+  std::vector<core::message_after_write> after_write;  // answers waiting for their write
   time_point last_write_done = 0;
   kv::store store;  // the state machine: volatile, rebuilt from snapshot and log
   membership applied_config;  // the membership the state machine recorded
@@ -323,6 +325,8 @@ class world {
     ++stats_.crashes;
     n.core.reset();
     n.writes.clear();
+    n.durable_write = 0;
+    n.after_write.clear();
     n.proposals.clear();
     n.reads.clear();
     n.confirmed_reads.clear();
@@ -356,6 +360,13 @@ class world {
   void carry_out(sim_node& n, core::output out) {
     if (out.write_id != 0) issue_write(n, out);
     for (message& m : out.messages) send(n.id, std::move(m));
+    for (core::message_after_write& held : out.messages_after_write) {
+      if (cfg_.acknowledge_before_durable || held.after_write <= n.durable_write) {
+        send(n.id, std::move(held.msg));
+      } else {
+        n.after_write.push_back(std::move(held));
+      }
+    }
     if (!out.committed.empty()) apply(n, out.committed);
     for (const core::read_state& read : out.reads_ready) confirm_read(n, read);
     for (const core::failed_read& read : out.reads_failed) fail_read(n, read.id);
@@ -387,7 +398,21 @@ class world {
     if (write.state) n.disk.state = *write.state;
     if (!write.entries.empty()) n.disk.replace_from(write.entries);
     n.disk.commit_hint = std::max(n.disk.commit_hint, std::min(write.commit_hint, n.disk.last_index()));
+    n.durable_write = write.id;
+    send_durable_answers(n);
     if (!cfg_.acknowledge_before_durable) input(n, [&](core::node& c) { c.on_persisted(write.id); });
+  }
+
+  // Answers leave once the write they promise is durable, before the node
+  // hears of it, as the engine sends them from its log's thread.
+  void send_durable_answers(sim_node& n) {
+    std::vector<core::message_after_write> ready;
+    std::erase_if(n.after_write, [&](core::message_after_write& held) {
+      if (held.after_write > n.durable_write) return false;
+      ready.push_back(std::move(held));
+      return true;
+    });
+    for (core::message_after_write& held : ready) send(n.id, std::move(held.msg));
   }
 
   // The state machine takes a snapshot the leader sent in place of its state.

@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 
 #include <functional>
+#include <iterator>
 #include <map>
 #include <set>
 #include <utility>
@@ -100,6 +101,7 @@ inline std::vector<message> exchange(driven_node& n, const message_body& body) {
     core::output out = n.drain();
     if (out.write_id != 0) n.persisted(out.write_id);
     for (message& m : out.messages) sent.push_back(std::move(m));
+    for (core::message_after_write& held : out.messages_after_write) sent.push_back(std::move(held.msg));
   }
   return sent;
 }
@@ -185,15 +187,19 @@ class cluster {
   void deliver(std::uint64_t from, core::output out) {
     const node_id id(from);
     driven_node& n = (*this)[from];
+    std::vector<core::message_after_write>& held = after_write_[id];
+    held.insert(held.end(), std::make_move_iterator(out.messages_after_write.begin()),
+                std::make_move_iterator(out.messages_after_write.end()));
     if (out.write_id != 0) {
       if (paused_disks_.contains(id)) {
         pending_writes_[id].push_back(out.write_id);
       } else {
-        n.persisted(out.write_id);
+        complete_write(id, out.write_id);
       }
     }
     if (out.snapshot_to_install) install(id, *out.snapshot_to_install);
     for (message& m : out.messages) route(id, std::move(m));
+    send_durable_answers(id);
     read_outcomes& reads = reads_[id];
     reads.ready.insert(reads.ready.end(), out.reads_ready.begin(), out.reads_ready.end());
     reads.failed.insert(reads.failed.end(), out.reads_failed.begin(), out.reads_failed.end());
@@ -220,8 +226,9 @@ class cluster {
   void pause_disk(std::uint64_t id) { paused_disks_.insert(node_id(id)); }
   void resume_disk(std::uint64_t id) {
     paused_disks_.erase(node_id(id));
-    for (auto write : pending_writes_[node_id(id)]) (*this)[id].persisted(write);
+    for (auto write : pending_writes_[node_id(id)]) complete_write(node_id(id), write);
     pending_writes_.erase(node_id(id));
+    send_durable_answers(node_id(id));
   }
 
   const std::vector<log_entry>& applied(std::uint64_t id) { return applied_[node_id(id)]; }
@@ -241,6 +248,23 @@ class cluster {
   }
 
  private:
+  void complete_write(node_id id, std::uint64_t write_id) {
+    (*this)[id.value].persisted(write_id);
+    durable_[id] = write_id;
+  }
+
+  // Sends what node `id` handed out to send once its writes are durable, as
+  // far as they are.
+  void send_durable_answers(node_id id) {
+    std::vector<core::message_after_write> ready;
+    std::erase_if(after_write_[id], [&](core::message_after_write& held) {
+      if (held.after_write > durable_[id]) return false;
+      ready.push_back(std::move(held));
+      return true;
+    });
+    for (core::message_after_write& held : ready) route(id, std::move(held.msg));
+  }
+
   void route(node_id from, message m) {
     if (cut_.contains(from) || cut_.contains(m.to)) return;
     if (filter && !filter(from, m)) return;
@@ -270,6 +294,8 @@ class cluster {
   std::set<node_id> cut_;
   std::set<node_id> paused_disks_;
   std::map<node_id, std::vector<std::uint64_t>> pending_writes_;
+  std::map<node_id, std::uint64_t> durable_;  // the last write each node completed (in order)
+  std::map<node_id, std::vector<core::message_after_write>> after_write_;  // waiting for their write
   std::map<node_id, std::vector<log_entry>> applied_;
   std::map<node_id, read_outcomes> reads_;
   protocol_options options_;

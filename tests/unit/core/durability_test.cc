@@ -75,6 +75,35 @@ TEST_CASE("a follower acknowledges an append only after its log is durable") {
   CHECK(c[1]->commit_index() == entry);
 }
 
+TEST_CASE("a follower hands out its acknowledgement with the write it waits for, and only once") {
+  cluster c({1, 2});
+  c.elect(1);
+  REQUIRE_FALSE(c[1].propose("a").error);
+  const std::vector<append_request> appends = messages_of<append_request>(c[1].drain(), node_id(2));
+  REQUIRE(appends.size() == 1);
+  REQUIRE(appends[0].entries.size() == 1);
+  c[2].step(appends[0]);
+  core::output out = c[2].drain();
+  REQUIRE(out.write_id != 0);
+  CHECK(messages_of<append_response>(out).empty());
+  REQUIRE(out.messages_after_write.size() == 1);
+  CHECK(out.messages_after_write[0].after_write == out.write_id);
+  CHECK(out.messages_after_write[0].msg.to == node_id(1));
+  const auto* answer = std::get_if<append_response>(&out.messages_after_write[0].msg.body);
+  REQUIRE(answer != nullptr);
+  CHECK(answer->match_index == appends[0].entries[0].index);
+  c[2].persisted(out.write_id);
+  const core::output after = c[2].drain();
+  CHECK(messages_of<append_response>(after).empty());
+  CHECK(after.messages_after_write.empty());
+  // The same append again adds nothing to write: its answer may leave at once.
+  c[2].step(appends[0]);
+  const core::output again = c[2].drain();
+  CHECK(again.write_id == 0);
+  CHECK(messages_of<append_response>(again).size() == 1);
+  CHECK(again.messages_after_write.empty());
+}
+
 TEST_CASE("a vote is granted only after the vote is durable") {
   cluster c({1, 2, 3});
   c.elect(1);

@@ -13,6 +13,7 @@
 
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -80,7 +81,10 @@ class recording_log final : public log_storage {
   asio::awaitable<hard_state> read_hard_state() override { co_return hard_state{}; }
   asio::awaitable<std::optional<index_t>> read_committed() override { co_return std::nullopt; }
   asio::awaitable<std::vector<log_entry>> read_entries(index_t, index_t) override { co_return std::vector<log_entry>{}; }
+  bool fail_writes = false;
+
   asio::awaitable<void> write(log_write batch) override {
+    if (fail_writes) throw std::runtime_error("the disk failed");
     std::string call = "write";
     for (const log_entry& e : batch.entries) call += " " + std::to_string(e.index.value);
     calls.push_back(call);
@@ -286,6 +290,72 @@ TEST_CASE("proposals past their deadline are answered with timeout, the others k
   waiters.fail_all(make_error_code(errc::shutting_down));
   got.deliver();
   CHECK(got.error_of("early") == make_error_code(errc::shutting_down));
+}
+
+// Records where each answer was given: after how many calls to the log, or
+// with which error.
+struct answer_log {
+  const recording_log& log;
+  std::vector<std::string> given;
+
+  answers_after_write answer(std::string name) {
+    auto record = [this, name](result<message_body> answer) {
+      given.push_back(answer ? name + " after " + std::to_string(log.calls.size()) + " log calls"
+                             : name + ": " + answer.error().message());
+    };
+    answers_after_write due;
+    due.answers.emplace_back(completion<message_body>(answered_in_place<decltype(record)>{record}), append_response{});
+    return due;
+  }
+};
+
+TEST_CASE("answers leave as soon as the writes queued before them are durable, before on_durable") {
+  asio::io_context io;
+  recording_log log;
+  answer_log answers{log, {}};
+  work_queue<log_item> queue(io.get_executor());
+  persistence_hooks hooks{
+      .on_durable = [&](std::uint64_t write_id,
+                        std::size_t) { answers.given.push_back("durable " + std::to_string(write_id)); },
+      .on_failure = [](std::string reason) { FAIL("the log failed: " << reason); },
+  };
+  queue.push(answers.answer("a0"));
+  queue.push(pending_write{1, std::nullopt, {entry(1, 5)}, index_t(0)});
+  queue.push(answers.answer("a1"));
+  queue.push(pending_write{2, std::nullopt, {entry(1, 6)}, index_t(0)});
+  queue.push(answers.answer("a2"));
+  queue.push(log_purge{{term_t(1), index_t(9)}});
+  queue.push(answers.answer("a3"));
+  asio::co_spawn(io, run_persistence(log, queue, hooks), [](std::exception_ptr error) {
+    if (error) std::rethrow_exception(error);
+  });
+  io.poll();
+  queue.close();
+  io.run();
+  CHECK(log.calls == std::vector<std::string>{"write 5 6", "purge 9"});
+  CHECK(answers.given == std::vector<std::string>{"a0 after 0 log calls", "a1 after 1 log calls",
+                                                  "a2 after 1 log calls", "durable 2", "a3 after 2 log calls"});
+}
+
+TEST_CASE("answers waiting for a write that fails hear shutting_down, never a success") {
+  asio::io_context io;
+  recording_log log;
+  log.fail_writes = true;
+  answer_log answers{log, {}};
+  work_queue<log_item> queue(io.get_executor());
+  std::vector<std::string> failures;
+  persistence_hooks hooks{
+      .on_durable = [](std::uint64_t, std::size_t) { FAIL("a failed write was reported durable"); },
+      .on_failure = [&](std::string reason) { failures.push_back(reason); },
+  };
+  queue.push(pending_write{1, std::nullopt, {entry(1, 5)}, index_t(0)});
+  queue.push(answers.answer("a1"));
+  asio::co_spawn(io, run_persistence(log, queue, hooks), [](std::exception_ptr error) {
+    if (error) std::rethrow_exception(error);
+  });
+  io.run();
+  CHECK(failures == std::vector<std::string>{"the disk failed"});
+  CHECK(answers.given == std::vector<std::string>{"a1: " + make_error_code(errc::shutting_down).message()});
 }
 
 TEST_CASE("a waiter dropped without an answer still hears shutting_down") {

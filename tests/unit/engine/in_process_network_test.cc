@@ -10,6 +10,7 @@
 
 #include <mutex>
 #include <numeric>
+#include <stdexcept>
 
 namespace coraft::test {
 namespace {
@@ -32,6 +33,9 @@ class recorder final : public rpc_handler {
     response.success = true;
     response.match_index = request.prev.index;
     co_return response;
+  }
+  void handle_append(append_request, append_reply) override {
+    throw std::logic_error("the in-process network calls the coroutine form");
   }
   asio::awaitable<vote_response> handle_vote(vote_request) override { co_return vote_response{}; }
   asio::awaitable<heartbeat_response> handle_heartbeat(heartbeat_request request) override {

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 
 namespace coraft::test {
 namespace {
@@ -71,8 +72,18 @@ asio::awaitable<vote_response> fake_handler::handle_vote(vote_request request) {
   co_return response;
 }
 
-asio::awaitable<append_response> fake_handler::handle_append(append_request request) {
-  co_return co_await asio::co_spawn(strand_, on_append(std::move(request)), asio::use_awaitable);
+asio::awaitable<append_response> fake_handler::handle_append(append_request) {
+  throw std::logic_error("the TCP server answers appends in place");
+}
+
+// Answers from a thread of its own, as a node answers from its log's thread.
+void fake_handler::handle_append(append_request request, append_reply reply) {
+  asio::co_spawn(strand_, on_append(std::move(request)),
+                 [this, reply = std::move(reply)](std::exception_ptr error, append_response response) {
+                   asio::post(replier_, [reply, error, response] {
+                     reply(error ? make_error_code(errc::shutting_down) : std::error_code(), response);
+                   });
+                 });
 }
 
 asio::awaitable<append_response> fake_handler::on_append(append_request request) {

@@ -2,6 +2,7 @@
 // rpc_handler, a generated snapshot, a log capture and a raw socket.
 #pragma once
 
+#include <coraft/error.h>
 #include <coraft/logging.h>
 #include <coraft/network.h>
 #include <coraft/tcp_network.h>
@@ -17,6 +18,7 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
+#include <asio/thread_pool.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -79,6 +81,7 @@ class fake_handler final : public rpc_handler {
 
   asio::awaitable<vote_response> handle_vote(vote_request request) override;
   asio::awaitable<append_response> handle_append(append_request request) override;
+  void handle_append(append_request request, append_reply reply) override;
   asio::awaitable<heartbeat_response> handle_heartbeat(heartbeat_request request) override;
   asio::awaitable<timeout_now_response> handle_timeout_now(timeout_now_request request) override;
   asio::awaitable<read_index_response> handle_read_index(read_index_request request) override;
@@ -119,6 +122,8 @@ class fake_handler final : public rpc_handler {
   // Snapshots are handled on the server's connection strands:
   mutable std::mutex snapshots_mutex_;
   std::vector<received_snapshot_report> snapshots_;
+  // Sends the answers to appends; joined first, while the rest still stands.
+  asio::thread_pool replier_{1};
 };
 
 // `count` chunks of `chunk_bytes` pseudo-random bytes, made as they are asked for.
