@@ -909,14 +909,18 @@ std::uint64_t node::write_covering_current_state() const {
   return unwritten ? last_write_id_ + 1 : last_write_id_;
 }
 
-void node::step_held_messages() {
+std::vector<message> take_durable(std::vector<message_after_write>& held, std::uint64_t durable_write) {
   std::vector<message> ready;
-  std::erase_if(held_, [&](message_after_write& held) {
-    if (held.after_write > durable_write_id_) return false;
-    ready.push_back(std::move(held.msg));
+  std::erase_if(held, [&](message_after_write& waiting) {
+    if (waiting.after_write > durable_write) return false;
+    ready.push_back(std::move(waiting.msg));
     return true;
   });
-  for (message& msg : ready) step(msg.body);
+  return ready;
+}
+
+void node::step_held_messages() {
+  for (message& msg : take_durable(held_, durable_write_id_)) step(msg.body);
 }
 
 bool node::has_output() const {

@@ -61,6 +61,10 @@ struct message_after_write {
   message msg;
 };
 
+// Moves out of `held`, in order, the messages whose write is durable: every
+// write up to `durable_write` is.
+std::vector<message> take_durable(std::vector<message_after_write>& held, std::uint64_t durable_write);
+
 // Everything a node produced since the previous take_output(). The engine's
 // obligations, in this order:
 // 1. If write_id != 0: persist, ordered after every earlier write, then call

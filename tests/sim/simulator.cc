@@ -406,13 +406,7 @@ class world {
   // Answers leave once the write they promise is durable, before the node
   // hears of it, as the engine sends them from its log's thread.
   void send_durable_answers(sim_node& n) {
-    std::vector<core::message_after_write> ready;
-    std::erase_if(n.after_write, [&](core::message_after_write& held) {
-      if (held.after_write > n.durable_write) return false;
-      ready.push_back(std::move(held));
-      return true;
-    });
-    for (core::message_after_write& held : ready) send(n.id, std::move(held.msg));
+    for (message& m : core::take_durable(n.after_write, n.durable_write)) send(n.id, std::move(m));
   }
 
   // The state machine takes a snapshot the leader sent in place of its state.

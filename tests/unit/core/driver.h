@@ -256,13 +256,7 @@ class cluster {
   // Sends what node `id` handed out to send once its writes are durable, as
   // far as they are.
   void send_durable_answers(node_id id) {
-    std::vector<core::message_after_write> ready;
-    std::erase_if(after_write_[id], [&](core::message_after_write& held) {
-      if (held.after_write > durable_[id]) return false;
-      ready.push_back(std::move(held));
-      return true;
-    });
-    for (core::message_after_write& held : ready) route(id, std::move(held.msg));
+    for (message& m : core::take_durable(after_write_[id], durable_[id])) route(id, std::move(m));
   }
 
   void route(node_id from, message m) {
