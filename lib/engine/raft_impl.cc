@@ -112,8 +112,13 @@ void raft::impl::begin_serving(core::restored_state restored, bool bootstrap) {
 
 void raft::impl::spawn_loops() {
   engine::persistence_hooks persisted{
-      .on_durable = [this](std::uint64_t write_id,
-                           std::size_t entries) { on_strand([=](impl& e) { e.on_durable(write_id, entries); }); },
+      .on_durable =
+          [this](std::uint64_t write_id, std::size_t entries, bool at_once) {
+            log_writes_.fetch_add(1, std::memory_order_relaxed);
+            entries_written_.fetch_add(entries, std::memory_order_relaxed);
+            durable_write_id_.store(write_id, std::memory_order_release);
+            if (at_once) on_strand([](impl& e) { e.on_durable(); });
+          },
       .on_failure = [this](std::string reason) { on_strand([=](impl& e) { e.fail_stop("log storage: " + reason); }); },
   };
   engine::apply_hooks applied{
@@ -381,12 +386,19 @@ void raft::impl::accept_watcher(engine::completion<bool> done) {
   watchers_.push_back(std::move(done));
 }
 
-void raft::impl::on_durable(std::uint64_t write_id, std::size_t entries) {
-  ++totals_.log_writes;
-  totals_.entries_written += entries;
+void raft::impl::on_durable() {
   if (phase_ != phase::serving) return;
-  node_->on_persisted(write_id);
   schedule_drain();
+}
+
+// The node hears here, at the start of every drain, how far the log is
+// durable, so that a write whose news need not come at once costs no wake-up
+// of its own: a tick drains at least once per tick interval.
+void raft::impl::hear_durable_writes() {
+  const std::uint64_t durable = durable_write_id_.load(std::memory_order_acquire);
+  if (durable == heard_durable_write_id_) return;
+  heard_durable_write_id_ = durable;
+  node_->on_persisted(durable);
 }
 
 void raft::impl::on_applied(index_t last, std::uint64_t bytes, std::size_t entries) {
@@ -429,6 +441,7 @@ void raft::impl::schedule_drain() {
 // before membership and transfer waiters look at the drained node, so that
 // their callers find what answered them there too.
 void raft::impl::drain(bool with_peers) {
+  if (phase_ == phase::serving) hear_durable_writes();
   while (phase_ == phase::serving && node_->has_output()) process(node_->take_output());
   publish_metrics(with_peers);
   if (phase_ == phase::serving) {
@@ -442,8 +455,13 @@ void raft::impl::drain(bool with_peers) {
 // The obligations of core::output, in its order.
 void raft::impl::process(core::output out) {
   if (out.snapshot_to_install && !begin_install(*out.snapshot_to_install)) return;
-  if (out.write_id != 0)
-    queue_log_item(engine::pending_write{out.write_id, std::move(out.state), std::move(out.entries), out.commit_hint});
+  if (out.write_id != 0) {
+    engine::pending_write write{out.write_id, std::move(out.state), std::move(out.entries), out.commit_hint};
+    // A follower's answers leave from the log's thread; nothing else here
+    // waits for this write, so the node may hear of it at its next drain.
+    write.report_at_once = node_->current_role() != core::role::follower || out.messages_after_write.empty();
+    queue_log_item(std::move(write));
+  }
   dispatch(out.messages);
   if (!out.messages_after_write.empty()) answer_after_write(out.messages_after_write);
   if (!out.committed.empty()) hand_to_apply(std::move(out.committed));
@@ -636,6 +654,8 @@ void raft::impl::publish_metrics(bool with_peers) {
     m.pending_reads = reads_.size();
     m.apply_queue_bytes = apply_queue_bytes_;
     m.totals = totals_;
+    m.totals.log_writes = log_writes_.load(std::memory_order_relaxed);
+    m.totals.entries_written = entries_written_.load(std::memory_order_relaxed);
   }
   if (config_changed) peers_.keep_only(node_->config());
   for (engine::completion<bool>& watcher : std::exchange(watchers_, {})) {

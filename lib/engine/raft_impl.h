@@ -118,7 +118,8 @@ class raft::impl : public std::enable_shared_from_this<raft::impl> {
   void accept_read(std::string query, read_mode mode, engine::completion<std::string> done);
   void accept_request(message_body request, engine::completion<message_body> done);
   void accept_watcher(engine::completion<bool> done);
-  void on_durable(std::uint64_t write_id, std::size_t entries);
+  void on_durable();
+  void hear_durable_writes();
   void on_applied(index_t last, std::uint64_t bytes, std::size_t entries);
   void on_snapshot_built(const snapshot_meta& meta, std::uint64_t request);
   void on_snapshot_installed(const snapshot_meta& meta);
@@ -207,6 +208,12 @@ class raft::impl : public std::enable_shared_from_this<raft::impl> {
 
   // Thread-safe hand-offs.
   engine::work_queue<engine::log_item> writes_;       // strand -> persistence loop
+  // Set by the persistence loop: every write up to this id is durable. The
+  // strand hears it at its next drain, and is woken for it only when a
+  // write asks (engine::pending_write::report_at_once).
+  std::atomic<std::uint64_t> durable_write_id_{0};
+  std::atomic<std::uint64_t> log_writes_{0};          // metrics: counters::log_writes
+  std::atomic<std::uint64_t> entries_written_{0};     // metrics: counters::entries_written
   engine::work_queue<engine::apply_item> applies_;    // strand -> apply loop
   // One signal per loop that has ended (both end before shutdown() returns).
   asio::experimental::concurrent_channel<void(asio::error_code, bool)> loops_finished_;
@@ -234,6 +241,7 @@ class raft::impl : public std::enable_shared_from_this<raft::impl> {
   // Incoming requests waiting for the node's response, by the request_id given to them.
   std::unordered_map<std::uint64_t, engine::completion<message_body>> responders_;
   std::uint64_t last_request_id_ = 0;
+  std::uint64_t heard_durable_write_id_ = 0;        // what the node was last told of durable_write_id_
   std::vector<engine::completion<bool>> watchers_;  // wait_for() callers, woken on any change
   engine::peer_clients peers_;
   asio::steady_timer tick_timer_;
