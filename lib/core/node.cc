@@ -728,19 +728,25 @@ bool node::lease_valid(const leader_state& leader) const {
   return options_.check_quorum && now_ < leader.lease_expiry && leader.transfer_target == no_node;
 }
 
-index_t node::reached_index(node_id voter) const {
-  if (voter == self_) return persisted_;
-  const progress* pr = progress_of(voter);
-  return pr ? pr->match() : index_t{};
+// The index a leader may commit if its own log is durable up to `own`; commit_
+// when there is nothing more to commit.
+index_t node::committable_index(index_t own) const {
+  if (!leading() || config_.voters.empty()) return commit_;
+  const auto reached_by = [&](node_id voter) {
+    if (voter == self_) return own;
+    const progress* pr = progress_of(voter);
+    return pr ? pr->match() : index_t{};
+  };
+  const index_t reached = std::min(quorum_index(config_, reached_by), log_.last_index());
+  // Only an entry of the current term is committed by counting replicas; older
+  // entries commit with it (Raft §5.4.2, Figure 8).
+  if (reached <= commit_ || log_.term_at(reached) != term_) return commit_;
+  return reached;
 }
 
 void node::maybe_commit() {
-  if (!leading() || config_.voters.empty()) return;
-  const index_t reached =
-      std::min(quorum_index(config_, [this](node_id voter) { return reached_index(voter); }), log_.last_index());
-  // Only an entry of the current term is committed by counting replicas; older
-  // entries commit with it (Raft §5.4.2, Figure 8).
-  if (reached <= commit_ || log_.term_at(reached) != term_) return;
+  const index_t reached = committable_index(persisted_);
+  if (reached == commit_) return;
   uncommitted_bytes_ -= log_.payload_bytes(commit_ + 1, reached);
   commit_ = reached;
   if (options_.announce_commit_at_once) commit_to_announce_ = true;
@@ -859,6 +865,12 @@ void node::on_persisted(std::uint64_t write_id) {
   }
   step_held_messages();
   maybe_commit();
+}
+
+bool node::waits_for_own_write() const {
+  if (writes_in_flight_.empty()) return false;
+  if (!held_.empty()) return true;
+  return leading() && (commit_ > persisted_ || committable_index(log_.last_index()) > commit_);
 }
 
 void node::on_applied(index_t index) {

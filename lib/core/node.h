@@ -161,6 +161,12 @@ class node {
   node_id leader() const { return leader_; }
   index_t commit_index() const { return commit_; }
   index_t persisted_index() const { return persisted_; }
+  // Whether hearing that a write in flight is durable would let the node move
+  // on at once: step its own vote or, leading, count itself toward a commit or
+  // apply entries committed without it. Only then need it hear at once;
+  // otherwise its next input may bring the news (a follower's answers leave
+  // with the write, and its applies wait at most for the next append or tick).
+  bool waits_for_own_write() const;
   index_t applying_index() const { return applying_; }
   index_t applied_index() const { return applied_; }
   const raft_log& log() const { return log_; }
@@ -297,7 +303,7 @@ class node {
   bool committed_in_current_term() const;
   bool lease_valid(const leader_state& leader) const;
   void maybe_commit();
-  index_t reached_index(node_id voter) const;
+  index_t committable_index(index_t own) const;
   void add_progress(leader_state& leader, node_id peer);
   void sync_peers_with_config();
   bool quorum_recently_active();

@@ -66,7 +66,7 @@ asio::awaitable<std::size_t> carry_out(log_storage& log, std::vector<log_item>& 
   const std::size_t entries = merged.batch.entries.size();
   co_await log.write(std::move(merged.batch));
   for (answers_after_write& due : run.answers) give(due);
-  hooks.on_durable(merged.last_id, entries, merged.report_at_once);
+  hooks.on_durable(merged.last_id, entries);
   co_return run.next;
 }
 
@@ -80,7 +80,6 @@ merged_write merge_writes(std::vector<pending_write> writes) {
     append_replacing(merged.batch.entries, std::move(write.entries));
     commit = std::max(commit, write.commit);
     merged.last_id = std::max(merged.last_id, write.id);
-    merged.report_at_once = merged.report_at_once || write.report_at_once;
   }
   if (commit != index_t{}) merged.batch.committed = commit;
   return merged;

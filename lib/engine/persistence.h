@@ -30,10 +30,6 @@ struct pending_write {
   std::optional<hard_state> state;
   std::vector<log_entry> entries;
   index_t commit;  // 0 when there is nothing to record
-  // The node must hear at once that the write is durable (a leader counts
-  // itself toward a commit, a candidate its own vote); otherwise the news may
-  // wait for the node's next input.
-  bool report_at_once = true;
 };
 
 // Discards the log up to `upto`, which a snapshot covers (log_storage::purge).
@@ -54,7 +50,6 @@ using log_item = std::variant<pending_write, log_purge, answers_after_write>;
 struct merged_write {
   log_write batch;
   std::uint64_t last_id = 0;  // the batch holds every pending write up to this id
-  bool report_at_once = false;  // one of the writes asked for it
 };
 
 // Folds consecutive writes (in the order the core made them) into one with
@@ -66,8 +61,8 @@ merged_write merge_writes(std::vector<pending_write> writes);
 
 struct persistence_hooks {
   // Every write up to `write_id` is durable; `entries` went to the log in
-  // this write; `at_once`: one of its writes asked to be reported at once.
-  std::function<void(std::uint64_t write_id, std::size_t entries, bool at_once)> on_durable;
+  // this write.
+  std::function<void(std::uint64_t write_id, std::size_t entries)> on_durable;
   // The log failed; nothing more is written.
   std::function<void(std::string reason)> on_failure;
 };

@@ -113,11 +113,13 @@ void raft::impl::begin_serving(core::restored_state restored, bool bootstrap) {
 void raft::impl::spawn_loops() {
   engine::persistence_hooks persisted{
       .on_durable =
-          [this](std::uint64_t write_id, std::size_t entries, bool at_once) {
+          [this](std::uint64_t write_id, std::size_t entries) {
             log_writes_.fetch_add(1, std::memory_order_relaxed);
             entries_written_.fetch_add(entries, std::memory_order_relaxed);
-            durable_write_id_.store(write_id, std::memory_order_release);
-            if (at_once) on_strand([](impl& e) { e.on_durable(); });
+            // Sequentially consistent with the strand's side in
+            // ask_for_durable_news(): it sees this write, or this thread sees it waiting.
+            durable_write_id_.store(write_id);
+            if (waits_for_own_write_.load()) on_strand([](impl& e) { e.on_durable(); });
           },
       .on_failure = [this](std::string reason) { on_strand([=](impl& e) { e.fail_stop("log storage: " + reason); }); },
   };
@@ -401,6 +403,15 @@ void raft::impl::hear_durable_writes() {
   node_->on_persisted(durable);
 }
 
+// The persistence loop wakes the strand for a durable write only while the
+// node waits for one; a write that became durable before the node began to
+// wait is heard here.
+void raft::impl::ask_for_durable_news() {
+  const bool waits = node_->waits_for_own_write();
+  waits_for_own_write_.store(waits);
+  if (waits && durable_write_id_.load() != heard_durable_write_id_) schedule_drain();
+}
+
 void raft::impl::on_applied(index_t last, std::uint64_t bytes, std::size_t entries) {
   apply_queue_bytes_ -= bytes;
   totals_.entries_applied += entries;
@@ -443,6 +454,7 @@ void raft::impl::schedule_drain() {
 void raft::impl::drain(bool with_peers) {
   if (phase_ == phase::serving) hear_durable_writes();
   while (phase_ == phase::serving && node_->has_output()) process(node_->take_output());
+  if (phase_ == phase::serving) ask_for_durable_news();
   publish_metrics(with_peers);
   if (phase_ == phase::serving) {
     promote_when_caught_up();
@@ -456,11 +468,7 @@ void raft::impl::drain(bool with_peers) {
 void raft::impl::process(core::output out) {
   if (out.snapshot_to_install && !begin_install(*out.snapshot_to_install)) return;
   if (out.write_id != 0) {
-    engine::pending_write write{out.write_id, std::move(out.state), std::move(out.entries), out.commit_hint};
-    // A follower's answers leave from the log's thread; nothing else here
-    // waits for this write, so the node may hear of it at its next drain.
-    write.report_at_once = node_->current_role() != core::role::follower || out.messages_after_write.empty();
-    queue_log_item(std::move(write));
+    queue_log_item(engine::pending_write{out.write_id, std::move(out.state), std::move(out.entries), out.commit_hint});
   }
   dispatch(out.messages);
   if (!out.messages_after_write.empty()) answer_after_write(out.messages_after_write);

@@ -120,6 +120,7 @@ class raft::impl : public std::enable_shared_from_this<raft::impl> {
   void accept_watcher(engine::completion<bool> done);
   void on_durable();
   void hear_durable_writes();
+  void ask_for_durable_news();
   void on_applied(index_t last, std::uint64_t bytes, std::size_t entries);
   void on_snapshot_built(const snapshot_meta& meta, std::uint64_t request);
   void on_snapshot_installed(const snapshot_meta& meta);
@@ -209,9 +210,11 @@ class raft::impl : public std::enable_shared_from_this<raft::impl> {
   // Thread-safe hand-offs.
   engine::work_queue<engine::log_item> writes_;       // strand -> persistence loop
   // Set by the persistence loop: every write up to this id is durable. The
-  // strand hears it at its next drain, and is woken for it only when a
-  // write asks (engine::pending_write::report_at_once).
+  // strand hears it at its next drain, and is woken for it only while the
+  // node waits for its own write (core::node::waits_for_own_write, published
+  // by the strand at the end of each drain).
   std::atomic<std::uint64_t> durable_write_id_{0};
+  std::atomic<bool> waits_for_own_write_{false};
   std::atomic<std::uint64_t> log_writes_{0};          // metrics: counters::log_writes
   std::atomic<std::uint64_t> entries_written_{0};     // metrics: counters::entries_written
   engine::work_queue<engine::apply_item> applies_;    // strand -> apply loop

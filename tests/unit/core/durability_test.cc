@@ -30,8 +30,31 @@ TEST_CASE("the leader counts itself toward a commit only once its own write is d
   const index_t entry = c[1]->log().last_index();
   CHECK(c[1]->progress_of(node_id(2))->match() == entry);
   CHECK(c[1]->commit_index() < entry);  // node 2 alone is not a majority of 3
+  CHECK(c[1]->waits_for_own_write());
   c.resume_disk(1);
   CHECK(c[1]->commit_index() == entry);
+  CHECK_FALSE(c[1]->waits_for_own_write());
+}
+
+TEST_CASE("a leader waits for its own write only once the followers' answers leave it holding up a commit or apply") {
+  cluster c({1, 2, 3});
+  c.elect(1);
+  c.pause_disk(1);
+  REQUIRE_FALSE(c[1].propose("a").error);
+  core::output out = c[1].drain();
+  REQUIRE(out.write_id != 0);
+  CHECK_FALSE(c[1]->waits_for_own_write());  // no follower has the entry yet
+  const std::size_t applied_before = c.applied(1).size();
+  c.deliver(1, std::move(out));
+  c.settle();
+  const index_t entry = c[1]->log().last_index();
+  CHECK(c[1]->commit_index() == entry);  // nodes 2 and 3 are a majority...
+  CHECK(c.applied(1).size() == applied_before);
+  CHECK(c[1]->waits_for_own_write());  // ...but the leader applies only what it holds durably
+  c.resume_disk(1);
+  c.settle();
+  CHECK(c.applied(1).size() == applied_before + 1);
+  CHECK_FALSE(c[1]->waits_for_own_write());
 }
 
 TEST_CASE("a candidate that has the others' votes leads only once its own term and vote are durable") {
@@ -45,6 +68,7 @@ TEST_CASE("a candidate that has the others' votes leads only once its own term a
   CHECK(c[2]->term() == term_t(1));  // both voters granted and answered...
   CHECK(c[3]->term() == term_t(1));
   CHECK(c[1]->current_role() == role::candidate);  // ...yet the term could still be lost
+  CHECK(c[1]->waits_for_own_write());
   c.resume_disk(1);
   c.settle();
   CHECK(c[1]->current_role() == role::leader);
@@ -92,6 +116,7 @@ TEST_CASE("a follower hands out its acknowledgement with the write it waits for,
   const auto* answer = std::get_if<append_response>(&out.messages_after_write[0].msg.body);
   REQUIRE(answer != nullptr);
   CHECK(answer->match_index == appends[0].entries[0].index);
+  CHECK_FALSE(c[2]->waits_for_own_write());  // its answer leaves with the write
   c[2].persisted(out.write_id);
   const core::output after = c[2].drain();
   CHECK(messages_of<append_response>(after).empty());
@@ -140,6 +165,7 @@ TEST_CASE("entries are applied only once committed and durable on this node") {
   CHECK(c[2]->persisted_index() < entry);
   CHECK(c.applied(2).size() == applied_before);
   CHECK(c[2]->applying_index() <= c[2]->persisted_index());
+  CHECK_FALSE(c[2]->waits_for_own_write());  // a follower's next input brings the news soon enough
   c.resume_disk(2);
   c.settle();
   CHECK(c.applied(2).size() == applied_before + 1);

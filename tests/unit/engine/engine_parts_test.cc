@@ -111,17 +111,6 @@ TEST_CASE("group commit keeps the last hard state, the highest commit and the la
   CHECK(ids_of(merged.batch.entries) == id_list{{1, 1}, {1, 2}});
 }
 
-TEST_CASE("a merged write is reported at once when any of its writes asks for it") {
-  std::vector<pending_write> quiet;
-  quiet.push_back({1, std::nullopt, {entry(1, 1)}, index_t(0), false});
-  quiet.push_back({2, std::nullopt, {entry(1, 2)}, index_t(0), false});
-  CHECK_FALSE(merge_writes(std::move(quiet)).report_at_once);
-  std::vector<pending_write> mixed;
-  mixed.push_back({1, std::nullopt, {entry(1, 1)}, index_t(0), false});
-  mixed.push_back({2, hard_state{term_t(2), node_id(1)}, {}, index_t(0), true});
-  CHECK(merge_writes(std::move(mixed)).report_at_once);
-}
-
 TEST_CASE("group commit lets a later write replace the tail it overlaps, as storage would") {
   std::vector<pending_write> writes;
   writes.push_back({1, std::nullopt, {entry(1, 5), entry(1, 6), entry(1, 7)}, index_t(0)});
@@ -166,7 +155,7 @@ TEST_CASE("the persistence loop purges between the writes queued around the purg
   work_queue<log_item> queue(io.get_executor());
   std::vector<std::uint64_t> durable;
   persistence_hooks hooks{
-      .on_durable = [&](std::uint64_t write_id, std::size_t, bool) { durable.push_back(write_id); },
+      .on_durable = [&](std::uint64_t write_id, std::size_t) { durable.push_back(write_id); },
       .on_failure = [](std::string reason) { FAIL("the log failed: " << reason); },
   };
   queue.push(pending_write{1, std::nullopt, {entry(1, 5)}, index_t(0)});
@@ -326,8 +315,8 @@ TEST_CASE("answers leave as soon as the writes queued before them are durable, b
   answer_log answers{log, {}};
   work_queue<log_item> queue(io.get_executor());
   persistence_hooks hooks{
-      .on_durable = [&](std::uint64_t write_id, std::size_t,
-                        bool) { answers.given.push_back("durable " + std::to_string(write_id)); },
+      .on_durable = [&](std::uint64_t write_id,
+                        std::size_t) { answers.given.push_back("durable " + std::to_string(write_id)); },
       .on_failure = [](std::string reason) { FAIL("the log failed: " << reason); },
   };
   queue.push(answers.answer("a0"));
@@ -356,7 +345,7 @@ TEST_CASE("answers waiting for a write that fails hear shutting_down, never a su
   work_queue<log_item> queue(io.get_executor());
   std::vector<std::string> failures;
   persistence_hooks hooks{
-      .on_durable = [](std::uint64_t, std::size_t, bool) { FAIL("a failed write was reported durable"); },
+      .on_durable = [](std::uint64_t, std::size_t) { FAIL("a failed write was reported durable"); },
       .on_failure = [&](std::string reason) { failures.push_back(reason); },
   };
   queue.push(pending_write{1, std::nullopt, {entry(1, 5)}, index_t(0)});
