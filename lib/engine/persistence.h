@@ -60,8 +60,7 @@ struct merged_write {
 merged_write merge_writes(std::vector<pending_write> writes);
 
 struct persistence_hooks {
-  // Every write up to `write_id` is durable; `entries` went to the log in
-  // this write.
+  // Every write up to `write_id` is durable; `entries` went to the log in this write.
   std::function<void(std::uint64_t write_id, std::size_t entries)> on_durable;
   // The log failed; nothing more is written.
   std::function<void(std::string reason)> on_failure;

@@ -467,9 +467,8 @@ void raft::impl::drain(bool with_peers) {
 // The obligations of core::output, in its order.
 void raft::impl::process(core::output out) {
   if (out.snapshot_to_install && !begin_install(*out.snapshot_to_install)) return;
-  if (out.write_id != 0) {
+  if (out.write_id != 0)
     queue_log_item(engine::pending_write{out.write_id, std::move(out.state), std::move(out.entries), out.commit_hint});
-  }
   dispatch(out.messages);
   if (!out.messages_after_write.empty()) answer_after_write(out.messages_after_write);
   if (!out.committed.empty()) hand_to_apply(std::move(out.committed));
